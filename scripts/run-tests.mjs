@@ -1,0 +1,37 @@
+// Runs the unit tests (src/**/*.test.ts, no cluster) or the integration tests
+// (test/integration/**/*.test.ts, on the embedded control plane) with node's test runner and tsx.
+// Node 20's runner takes no globs, so the files are found here.
+import { spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+const kind = process.argv[2] ?? "unit";
+const roots = { unit: ["src"], integration: ["test/integration"] }[kind];
+if (!roots) {
+  console.error(`unknown test kind "${kind}": use unit or integration`);
+  process.exit(2);
+}
+const only = process.argv.slice(3);
+
+function find(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...find(path));
+    else if (name.endsWith(".test.ts")) out.push(path);
+  }
+  return out;
+}
+
+const files = roots
+  .flatMap(find)
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .sort();
+if (files.length === 0) {
+  console.error(`no ${kind} test files found`);
+  process.exit(1);
+}
+const args = ["--import", "tsx", "--test", "--test-concurrency=1"];
+if (kind === "integration") args.push("--test-timeout=600000");
+const result = spawnSync(process.execPath, [...args, ...files], { stdio: "inherit" });
+process.exit(result.status ?? 1);

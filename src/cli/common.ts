@@ -1,0 +1,84 @@
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { InvalidArgumentError, type Command } from "commander";
+import { describeError, KubewiseError } from "../errors.js";
+import { createLogger, type Logger } from "../log.js";
+
+/** GlobalFlags are the options every command inherits from the root program. */
+export interface GlobalFlags {
+  verbose: boolean;
+  kubeconfig?: string;
+  context?: string;
+}
+
+/** CommandContext is what a command's run function receives besides its own flags. */
+export interface CommandContext {
+  global: GlobalFlags;
+  log: Logger;
+  /** signal aborts when the user presses Ctrl-C or the process gets SIGTERM. */
+  signal: AbortSignal;
+}
+
+/** repoRoot is the folder holding package.json (the installed package or the checkout). */
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..").replace(
+  /\/dist$/,
+  "",
+);
+
+export function packageVersion(): string {
+  for (const dir of [repoRoot, join(repoRoot, "..")]) {
+    try {
+      return (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { version: string }).version;
+    } catch {
+      // try the next candidate
+    }
+  }
+  return "0.0.0";
+}
+
+/**
+ * action wraps a command's run function: it builds the context (logger, abort signal on
+ * SIGINT/SIGTERM), prints a KubewiseError as its message alone (with causes under --verbose) and
+ * sets a non-zero exit code, so no user ever sees a stack trace for a problem they can fix.
+ */
+export function action<F>(
+  run: (ctx: CommandContext, flags: F, ...args: string[]) => Promise<void>,
+): (...args: unknown[]) => Promise<void> {
+  return async (...args: unknown[]) => {
+    const cmd = args[args.length - 1] as Command;
+    const flags = cmd.opts() as F;
+    const positional = args.slice(0, -2).map(String);
+    const global = cmd.optsWithGlobals() as GlobalFlags;
+    const log = createLogger({ level: global.verbose ? "debug" : "info" });
+    const controller = new AbortController();
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (controller.signal.aborted) process.exit(130);
+      log.info({ signal: sig }, "stopping");
+      controller.abort(new KubewiseError("cancelled", `interrupted by ${sig}`));
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    try {
+      await run({ global, log, signal: controller.signal }, flags, ...positional);
+    } catch (err) {
+      process.exitCode = err instanceof KubewiseError && err.reason === "cancelled" ? 130 : 1;
+      const known = err instanceof KubewiseError;
+      process.stderr.write(`error: ${describeError(err, global.verbose || !known)}\n`);
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+  };
+}
+
+/** parseIntFlag is a commander argument parser for whole numbers with a clear error. */
+export function parseIntFlag(name: string, min = 0): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) {
+      throw new InvalidArgumentError(`--${name} takes a whole number >= ${min}`);
+    }
+    return n;
+  };
+}

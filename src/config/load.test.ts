@@ -1,0 +1,51 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { z } from "zod";
+import { ConfigError, parseConfig, parseYamlText } from "./index.js";
+
+const schema = z.strictObject({
+  on_fail: z.enum(["destroy", "nop"]).default("destroy"),
+  settlement: z.number().min(0).default(0),
+  nested: z.strictObject({ name: z.string() }).optional(),
+});
+
+test("Verifies that valid data gets its defaults", () => {
+  assert.deepEqual(parseConfig(schema, {}), { on_fail: "destroy", settlement: 0 });
+});
+
+test("Verifies that an enum error names the field, the value and what is allowed", () => {
+  assert.throws(
+    () => parseConfig(schema, { on_fail: "foo" }, "servo.yaml"),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.reason, "invalid");
+      assert.match(err.message, /^servo\.yaml: 1 problem:/);
+      assert.match(err.message, /on_fail: must be one of "destroy", "nop" \(got "foo"\)/);
+      return true;
+    },
+  );
+});
+
+test("Verifies that unknown keys and several problems are all reported at once", () => {
+  assert.throws(
+    () => parseConfig(schema, { settlement: -1, nested: { name: "x", extra: 1 } }, "f.yaml"),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.issues.length, 2);
+      assert.match(err.message, /settlement: .* \(got -1\)/);
+      assert.match(err.message, /nested: unknown key "extra"/);
+      return true;
+    },
+  );
+});
+
+test("Verifies that YAML syntax errors name the line", () => {
+  assert.throws(
+    () => parseYamlText("a: 1\nb: [1, 2\n", "bad.yaml"),
+    (err: unknown) => err instanceof ConfigError && /bad\.yaml: .*line \d+/s.test(err.message),
+  );
+});
+
+test("Verifies that duplicate keys are rejected", () => {
+  assert.throws(() => parseYamlText("a: 1\na: 2\n"), ConfigError);
+});
