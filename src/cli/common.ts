@@ -1,8 +1,10 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { InvalidArgumentError, type Command } from "commander";
+import { readState } from "../cluster/index.js";
 import { describeError, KubewiseError } from "../errors.js";
+import { KubeClient } from "../kube/index.js";
 import { createLogger, type Logger } from "../log.js";
 
 /** GlobalFlags are the options every command inherits from the root program. */
@@ -81,4 +83,18 @@ export function parseIntFlag(name: string, min = 0): (value: string) => number {
     }
     return n;
   };
+}
+
+/**
+ * connect makes a Kubernetes client for a command: --kubeconfig, then $KUBECONFIG, then the
+ * embedded local cluster when `kubewise cluster up` has one running in the default folder, then
+ * ~/.kube/config, then the in-cluster service account.
+ */
+export function connect(global: GlobalFlags): KubeClient {
+  let kubeconfig = global.kubeconfig;
+  if (!kubeconfig && !process.env.KUBECONFIG) {
+    const local = readState();
+    if (local && existsSync(local.kubeconfig)) kubeconfig = local.kubeconfig;
+  }
+  return KubeClient.connect({ kubeconfig, context: global.context });
 }

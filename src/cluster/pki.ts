@@ -7,7 +7,10 @@ import * as x509 from "@peculiar/x509";
  * PKI for the local control plane: one CA, and certificates signed by it. Keys are ECDSA P-256
  * (fast to generate, accepted by every component). Everything is returned as PEM text.
  */
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
 const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const serverAuth = "1.3.6.1.5.5.7.3.1";

@@ -1,0 +1,154 @@
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import {
+  AdmissionregistrationV1Api,
+  ApiextensionsV1Api,
+  AppsV1Api,
+  AutoscalingV2Api,
+  BatchV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  KubernetesObjectApi,
+  NetworkingV1Api,
+  PolicyV1Api,
+  RbacAuthorizationV1Api,
+} from "@kubernetes/client-node";
+import { KubeError } from "./errors.js";
+
+/** ConnectOptions say which cluster to talk to. */
+export interface ConnectOptions {
+  /** kubeconfig file; @default $KUBECONFIG, then ~/.kube/config, then the in-cluster service account */
+  kubeconfig?: string;
+  /** context in the kubeconfig; @default its current context */
+  context?: string;
+}
+
+type ApiClass<T> = new (...args: never[]) => T;
+
+/**
+ * KubeClient is the one door to an API server. It holds the KubeConfig and hands out the typed
+ * API groups, made once each. Every module reaches Kubernetes through it (and the helpers in
+ * src/kube), never through @kubernetes/client-node directly.
+ */
+export class KubeClient {
+  readonly config: KubeConfig;
+  /** source says where the configuration came from, for messages. */
+  readonly source: string;
+  private readonly apis = new Map<unknown, unknown>();
+
+  constructor(config: KubeConfig, source: string) {
+    this.config = config;
+    this.source = source;
+  }
+
+  /** connect loads a kubeconfig (see ConnectOptions for the order) and picks the context. */
+  static connect(options: ConnectOptions = {}): KubeClient {
+    const kc = new KubeConfig();
+    const file = options.kubeconfig ?? firstKubeconfigFromEnv() ?? defaultKubeconfig();
+    let source: string;
+    try {
+      if (file) {
+        kc.loadFromFile(file);
+        source = file;
+      } else if (process.env.KUBERNETES_SERVICE_HOST) {
+        kc.loadFromCluster();
+        source = "in-cluster service account";
+      } else {
+        throw new KubeError(
+          "Unavailable",
+          "no Kubernetes cluster configured: pass --kubeconfig, set KUBECONFIG, or start the local cluster with `kubewise cluster up`",
+        );
+      }
+    } catch (err) {
+      if (err instanceof KubeError) throw err;
+      throw new KubeError("Invalid", `cannot load kubeconfig ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    if (options.context) {
+      if (!kc.getContextObject(options.context)) {
+        const known = kc.getContexts().map((c) => c.name);
+        throw new KubeError(
+          "NotFound",
+          `context "${options.context}" is not in ${source} (contexts: ${known.join(", ") || "none"})`,
+        );
+      }
+      kc.setCurrentContext(options.context);
+    }
+    if (!kc.getCurrentCluster()) {
+      throw new KubeError("Invalid", `kubeconfig ${source} has no current cluster`);
+    }
+    return new KubeClient(kc, source);
+  }
+
+  /** server is the API server URL. */
+  get server(): string {
+    return this.config.getCurrentCluster()?.server ?? "";
+  }
+
+  /** defaultNamespace is the current context's namespace, or "default". */
+  get defaultNamespace(): string {
+    return this.config.getContextObject(this.config.getCurrentContext())?.namespace ?? "default";
+  }
+
+  private api<T>(cls: ApiClass<T>): T {
+    const cached = this.apis.get(cls) as T | undefined;
+    if (cached) return cached;
+    const api: T =
+      (cls as unknown) === KubernetesObjectApi
+        ? (KubernetesObjectApi.makeApiClient(this.config) as T)
+        : (this.config.makeApiClient(cls as never) as T);
+    this.apis.set(cls, api);
+    return api;
+  }
+
+  get core(): CoreV1Api {
+    return this.api(CoreV1Api);
+  }
+  get apps(): AppsV1Api {
+    return this.api(AppsV1Api);
+  }
+  get batch(): BatchV1Api {
+    return this.api(BatchV1Api);
+  }
+  get coordination(): CoordinationV1Api {
+    return this.api(CoordinationV1Api);
+  }
+  get custom(): CustomObjectsApi {
+    return this.api(CustomObjectsApi);
+  }
+  get apiextensions(): ApiextensionsV1Api {
+    return this.api(ApiextensionsV1Api);
+  }
+  get admission(): AdmissionregistrationV1Api {
+    return this.api(AdmissionregistrationV1Api);
+  }
+  get autoscaling(): AutoscalingV2Api {
+    return this.api(AutoscalingV2Api);
+  }
+  get networking(): NetworkingV1Api {
+    return this.api(NetworkingV1Api);
+  }
+  get policy(): PolicyV1Api {
+    return this.api(PolicyV1Api);
+  }
+  get rbac(): RbacAuthorizationV1Api {
+    return this.api(RbacAuthorizationV1Api);
+  }
+  /** objects works on any kind given as a manifest (apply, read, delete, list). */
+  get objects(): KubernetesObjectApi {
+    return this.api(KubernetesObjectApi);
+  }
+}
+
+function firstKubeconfigFromEnv(): string | undefined {
+  const env = process.env.KUBECONFIG;
+  if (!env) return undefined;
+  return env.split(":").find((p) => p.length > 0);
+}
+
+function defaultKubeconfig(): string | undefined {
+  const file = join(homedir(), ".kube", "config");
+  return existsSync(file) ? file : undefined;
+}

@@ -1,0 +1,32 @@
+/**
+ * Package kube is the only door to the Kubernetes API server. It makes clients from a kubeconfig
+ * or the in-cluster account, converts resource quantities, server-side applies with the field
+ * manager "kubewise", watches resources without ever stopping silently (relist on 410, backoff on
+ * anything else), waits on watch events for pods, rollouts and deletions, and turns API failures
+ * into a short vocabulary of reasons (NotFound, Conflict, ...) so no caller reads HTTP codes.
+ */
+export { KubeClient, type ConnectOptions } from "./client.js";
+export { KubeError, ignoreNotFound, isNotFound, isReason, toKubeError, type KubeReason } from "./errors.js";
+export {
+  QuantityError,
+  formatCpu,
+  formatMemory,
+  formatMemoryGiB,
+  parseCpu,
+  parseMemory,
+  parseMemoryGiB,
+  parseQuantity,
+} from "./quantity.js";
+export { FIELD_MANAGER, applyObject, deleteObject, describeObject, type ApplyOptions, type ApplyResult } from "./apply.js";
+export { controllerOf, ownerReference } from "./owner.js";
+export {
+  ResourceWatcher,
+  resourcePath,
+  type WatchEvent,
+  type WatchEventType,
+  type WatchTarget,
+  type WatcherOptions,
+} from "./watch.js";
+export { waitForDeleted, waitForObject, waitForPodReady, waitForRollout, type Verdict, type WaitOptions } from "./wait.js";
+export { isPodReady, podProblem, rolloutState, type PodProblem, type PodProblemReason, type RolloutState } from "./pods.js";
+export type * from "@kubernetes/client-node";
