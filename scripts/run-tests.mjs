@@ -32,6 +32,26 @@ if (files.length === 0) {
   process.exit(1);
 }
 const args = ["--import", "tsx", "--test", "--test-concurrency=1"];
-if (kind === "integration") args.push("--test-timeout=600000");
-const result = spawnSync(process.execPath, [...args, ...files], { stdio: "inherit" });
+let startedCluster = false;
+const clusterDir = process.env.KUBEWISE_TEST_CLUSTER_DIR ?? ".kubewise/test-cluster";
+const cli = (...a) =>
+  spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...a], { stdio: "inherit" }).status;
+const quietCli = (...a) =>
+  spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...a], { stdio: "ignore" }).status;
+if (kind === "integration") {
+  args.push("--test-timeout=600000");
+  // One embedded cluster for the whole run: reused when one is already running in clusterDir.
+  const already = quietCli("cluster", "status", "--dir", clusterDir) === 0;
+  if (!already) {
+    console.error(`starting the test cluster in ${clusterDir}`);
+    if (cli("cluster", "up", "--dir", clusterDir, "--nodes", "3") !== 0) {
+      console.error("could not start the test cluster");
+      process.exit(1);
+    }
+    startedCluster = true;
+  }
+  process.env.KUBEWISE_TEST_CLUSTER_DIR = clusterDir;
+}
+const result = spawnSync(process.execPath, [...args, ...files], { stdio: "inherit", env: process.env });
+if (startedCluster && !process.env.KUBEWISE_KEEP_TEST_CLUSTER) cli("cluster", "down", "--dir", clusterDir);
 process.exit(result.status ?? 1);

@@ -1,5 +1,6 @@
 import { ApiException } from "@kubernetes/client-node";
 import { KubewiseError } from "../errors.js";
+import type { PodProblemReason } from "./pods.js";
 
 /**
  * KubeReason is the small vocabulary every caller branches on instead of HTTP status codes;
@@ -22,10 +23,17 @@ export class KubeError extends KubewiseError {
   declare readonly reason: KubeReason;
   /** status is the API server's Status object, when it sent one. */
   readonly status: { message?: string; reason?: string; code?: number } | undefined;
+  /** podProblem is set when a wait failed because a pod showed a problem (see podProblem). */
+  readonly podProblem: PodProblemReason | undefined;
 
-  constructor(reason: KubeReason, message: string, options?: { cause?: unknown; status?: KubeStatus }) {
+  constructor(
+    reason: KubeReason,
+    message: string,
+    options?: { cause?: unknown; status?: KubeStatus; podProblem?: PodProblemReason },
+  ) {
     super(reason, message, options);
     this.status = options?.status;
+    this.podProblem = options?.podProblem;
   }
 }
 

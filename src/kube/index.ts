@@ -27,6 +27,6 @@ export {
   type WatchTarget,
   type WatcherOptions,
 } from "./watch.js";
-export { waitForDeleted, waitForObject, waitForPodReady, waitForRollout, type Verdict, type WaitOptions } from "./wait.js";
+export { waitForDeleted, waitForObject, waitForPodReady, waitForPodStable, waitForRollout, type Verdict, type WaitOptions } from "./wait.js";
 export { isPodReady, podProblem, rolloutState, type PodProblem, type PodProblemReason, type RolloutState } from "./pods.js";
 export type * from "@kubernetes/client-node";

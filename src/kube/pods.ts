@@ -4,7 +4,7 @@ import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
  * PodProblemReason is why a pod is not going to become healthy by waiting: it restarted, it
  * failed, the scheduler cannot place it, or its image cannot be pulled.
  */
-export type PodProblemReason = "restarted" | "failed" | "unschedulable" | "image-pull" | "crash-loop" | "config";
+export type PodProblemReason = "restarted" | "failed" | "unschedulable" | "image-pull" | "crash-loop" | "config" | "unready";
 
 /** PodProblem is a reason plus a message naming the pod and what its status says. */
 export interface PodProblem {

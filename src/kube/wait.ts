@@ -85,7 +85,7 @@ export function waitForPodReady(
     (pod) => {
       if (!pod) return { state: "waiting", message: `pod ${namespace}/${name} does not exist yet` };
       const problem = podProblem(pod);
-      if (problem) return { state: "failed", error: new KubeError("Invalid", problem.message, { status: { reason: problem.reason } }) };
+      if (problem) return { state: "failed", error: new KubeError("Invalid", problem.message, { podProblem: problem.reason }) };
       if (isPodReady(pod)) return { state: "done", value: pod };
       return { state: "waiting", message: `pod ${namespace}/${name} is ${pod.status?.phase ?? "Pending"}` };
     },
@@ -126,4 +126,40 @@ export function waitForDeleted(
     (obj) => (obj ? { state: "waiting", message: `${target.kind} ${target.name} is being deleted` } : { state: "done", value: undefined }),
     options,
   );
+}
+
+/**
+ * waitForPodStable watches a pod for durationMs (a settlement period) and fails as soon as it
+ * shows a problem — a container restart, a Failed phase, losing readiness, an unpullable image —
+ * or disappears. It resolves with the pod as last seen when the period passes quietly.
+ */
+export async function waitForPodStable(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  options: { durationMs: number; signal?: AbortSignal },
+): Promise<V1Pod> {
+  let last: V1Pod | undefined;
+  const settled = new KubeError("Timeout", "settled");
+  try {
+    await waitForObject<V1Pod, never>(
+      client,
+      { apiVersion: "v1", kind: "Pod", namespace, name },
+      (pod) => {
+        if (!pod) return { state: "failed", error: new KubeError("NotFound", `pod ${namespace}/${name} disappeared`) };
+        last = pod;
+        const problem = podProblem(pod);
+        if (problem) return { state: "failed", error: new KubeError("Invalid", problem.message, { podProblem: problem.reason }) };
+        if (!isPodReady(pod)) {
+          return { state: "failed", error: new KubeError("Invalid", `pod ${namespace}/${name} is no longer ready`, { podProblem: "unready" }) };
+        }
+        return { state: "waiting" };
+      },
+      { timeoutMs: options.durationMs, signal: options.signal },
+    );
+  } catch (err) {
+    if (err instanceof KubeError && err.reason === "Timeout" && last && !options.signal?.aborted) return last;
+    throw err;
+  }
+  throw settled;
 }

@@ -1,0 +1,173 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { V1ConfigMap, V1Deployment, V1Job, V1Pod } from "../../src/kube/index.js";
+import {
+  KubeError,
+  ResourceWatcher,
+  applyObject,
+  waitForObject,
+  waitForPodReady,
+  waitForPodStable,
+  waitForRollout,
+  type WatchEvent,
+} from "../../src/kube/index.js";
+import { startComponent, stopComponent } from "../../src/cluster/index.js";
+import { testCluster, testNamespace } from "./support/cluster.js";
+
+const labels = { app: "web" };
+
+function deployment(namespace: string, replicas: number): V1Deployment {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "web", namespace },
+    spec: {
+      replicas,
+      selector: { matchLabels: labels },
+      template: { metadata: { labels }, spec: { containers: [{ name: "main", image: "nginx:1.27" }] } },
+    },
+  };
+}
+
+test("Verifies that a Deployment's pods are scheduled onto KWOK nodes and become Ready", async (t) => {
+  const { client } = testCluster();
+  const ns = await testNamespace(t, "deploy");
+  const applied = await applyObject(client, deployment(ns, 3));
+  assert.equal(applied.result, "created");
+  const progress: string[] = [];
+  const done = await waitForRollout(client, ns, "web", { timeoutMs: 60_000, onProgress: (m) => progress.push(m) });
+  assert.equal(done.status?.availableReplicas, 3);
+  const pods = await client.core.listNamespacedPod({ namespace: ns, labelSelector: "app=web" });
+  assert.equal(pods.items.length, 3);
+  for (const pod of pods.items) {
+    assert.match(pod.spec?.nodeName ?? "", /^kwok-node-\d+$/);
+    assert.equal(pod.status?.phase, "Running");
+    assert.ok(pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+  }
+  const again = await applyObject(client, deployment(ns, 3));
+  assert.equal(again.result, "unchanged", "re-applying the same manifest changes nothing");
+  const scaled = await applyObject(client, deployment(ns, 2));
+  assert.equal(scaled.result, "updated");
+});
+
+test("Verifies that a Job's pod runs on a KWOK node and the Job completes", async (t) => {
+  const { client } = testCluster();
+  const ns = await testNamespace(t, "job");
+  const job: V1Job = {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: { name: "once", namespace: ns },
+    spec: {
+      template: { spec: { restartPolicy: "Never", containers: [{ name: "work", image: "busybox", command: ["true"] }] } },
+    },
+  };
+  await applyObject(client, job);
+  const complete = await waitForObject<V1Job, V1Job>(
+    client,
+    { apiVersion: "batch/v1", kind: "Job", namespace: ns, name: "once" },
+    (j) =>
+      j?.status?.conditions?.some((c) => c.type === "Complete" && c.status === "True")
+        ? { state: "done", value: j }
+        : { state: "waiting" },
+    { timeoutMs: 60_000 },
+  );
+  assert.equal(complete.status?.succeeded, 1);
+  const pods = await client.core.listNamespacedPod({ namespace: ns, labelSelector: "job-name=once" });
+  const terminated = pods.items[0]?.status?.containerStatuses?.[0]?.state?.terminated;
+  assert.equal(terminated?.exitCode, 0);
+  assert.equal(pods.items[0]?.status?.phase, "Succeeded");
+});
+
+test("Verifies that a restart patched into the pod status as a kubelet would is seen by the wait helper", async (t) => {
+  const { client } = testCluster();
+  const ns = await testNamespace(t, "restart");
+  const pod: V1Pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "p", namespace: ns },
+    spec: { containers: [{ name: "main", image: "nginx" }] },
+  };
+  await client.core.createNamespacedPod({ namespace: ns, body: pod });
+  await waitForPodReady(client, ns, "p", { timeoutMs: 60_000 });
+  const stable = waitForPodStable(client, ns, "p", { durationMs: 30_000 });
+  const started = Date.now();
+  await client.core.patchNamespacedPodStatus({
+    namespace: ns,
+    name: "p",
+    body: [
+      { op: "replace", path: "/status/containerStatuses/0/restartCount", value: 1 },
+      {
+        op: "add",
+        path: "/status/containerStatuses/0/lastState",
+        value: { terminated: { exitCode: 137, reason: "OOMKilled", startedAt: new Date(), finishedAt: new Date() } },
+      },
+    ],
+  });
+  await assert.rejects(stable, (err: unknown) => {
+    assert.ok(err instanceof KubeError);
+    assert.equal(err.podProblem, "restarted");
+    assert.match(err.message, /restarted 1 time\(s\) \(last exit 137, OOMKilled\)/);
+    return true;
+  });
+  assert.ok(Date.now() - started < 10_000, "the restart is noticed from the watch, not at the end of the period");
+  await assert.rejects(waitForPodReady(client, ns, "p", { timeoutMs: 10_000 }), /restarted/);
+});
+
+test("Verifies that the watcher survives the API server stopping and delivers the changes made meanwhile", async (t) => {
+  const { client, dir } = testCluster();
+  const ns = await testNamespace(t, "watch");
+  const cm = (name: string, value: string): V1ConfigMap => ({
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name, namespace: ns },
+    data: { value },
+  });
+  await applyObject(client, cm("keep", "1"));
+  await applyObject(client, cm("doomed", "1"));
+  const events: WatchEvent<V1ConfigMap>[] = [];
+  const errors: KubeError[] = [];
+  // A long first backoff leaves time to make changes after the API server is back but before the
+  // watcher reconnects, so they can only reach it through its relist.
+  const watcher = new ResourceWatcher<V1ConfigMap>(
+    client,
+    { apiVersion: "v1", kind: "ConfigMap", namespace: ns },
+    { initialBackoffMs: 4_000, maxBackoffMs: 4_000 },
+  );
+  watcher.on((e) => events.push(e));
+  watcher.onError((e) => errors.push(e));
+  watcher.start();
+  t.after(() => watcher.stop());
+  await watcher.synced();
+  assert.deepEqual(new Set(watcher.list().map((c) => c.metadata?.name)), new Set(["keep", "doomed", "kube-root-ca.crt"]));
+  events.length = 0;
+
+  await stopComponent(dir, "kube-apiserver");
+  try {
+    await waitUntil(() => errors.length > 0, 30_000, "the watcher to notice the API server is gone");
+  } finally {
+    await startComponent(dir, "kube-apiserver");
+  }
+  await applyObject(client, cm("keep", "2"));
+  await applyObject(client, cm("born", "1"));
+  await client.core.deleteNamespacedConfigMap({ namespace: ns, name: "doomed" });
+
+  await waitUntil(
+    () =>
+      events.some((e) => e.type === "updated" && e.object.metadata?.name === "keep" && e.object.data?.value === "2") &&
+      events.some((e) => e.type === "added" && e.object.metadata?.name === "born") &&
+      events.some((e) => e.type === "deleted" && e.object.metadata?.name === "doomed"),
+    60_000,
+    "the update, the addition and the deletion to be delivered",
+  );
+  assert.equal(watcher.get("keep")?.data?.value, "2");
+  assert.equal(watcher.get("doomed"), undefined);
+  assert.ok(errors.every((e) => e.reason === "Unavailable" || e.reason === "Unknown"), errors.map((e) => e.message).join("; "));
+});
+
+async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
