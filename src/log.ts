@@ -23,7 +23,10 @@ export function createLogger(options: LogOptions = {}): Logger {
     return pino({
       level,
       redact,
-      transport: { target: "pino-pretty", options: { destination: 2, colorize: true, ignore: "pid,hostname" } },
+      transport: {
+        target: "pino-pretty",
+        options: { destination: 2, colorize: true, ignore: "pid,hostname" },
+      },
     });
   }
   return pino({ level, redact, base: undefined }, pino.destination(2));

@@ -34,10 +34,16 @@ export function clusterCommand(): Command {
       "kube-scheduler) with KWOK-simulated nodes, as plain processes on 127.0.0.1",
   );
   const dirOption = (cmd: Command): Command =>
-    cmd.option("--dir <dir>", "folder holding the cluster's state, certificates and logs", DEFAULT_CLUSTER_DIR);
+    cmd.option(
+      "--dir <dir>",
+      "folder holding the cluster's state, certificates and logs",
+      DEFAULT_CLUSTER_DIR,
+    );
 
   dirOption(cluster.command("up"))
-    .description("start the local cluster (builds the binaries first if they are missing) and wait until it is ready")
+    .description(
+      "start the local cluster (builds the binaries first if they are missing) and wait until it is ready",
+    )
     .option("--nodes <n>", "number of fake nodes (8 cpu, 32Gi, 110 pods each)", parseIntFlag("nodes", 1), 3)
     .option("-q, --quiet", "print only the final summary")
     .action(action(runUp));
@@ -59,12 +65,19 @@ export function clusterCommand(): Command {
 
 async function runUp(ctx: CommandContext, flags: UpFlags): Promise<void> {
   const progress = createProgress(process.stderr, flags.quiet);
-  const result = await up({ dir: flags.dir, nodes: flags.nodes, log: ctx.log, onProgress: (m) => progress.update(m) });
+  const result = await up({
+    dir: flags.dir,
+    nodes: flags.nodes,
+    log: ctx.log,
+    onProgress: (m) => progress.update(m),
+  });
   const { state } = result;
   if (!result.started) {
     progress.done(`cluster already running in ${state.dir}; nothing changed`);
   } else {
-    progress.done(`cluster ready in ${(result.elapsedMs / 1000).toFixed(1)} s: ${state.nodes} node(s), API server ${state.server}`);
+    progress.done(
+      `cluster ready in ${(result.elapsedMs / 1000).toFixed(1)} s: ${state.nodes} node(s), API server ${state.server}`,
+    );
   }
   process.stdout.write(
     [
@@ -92,11 +105,20 @@ async function runDown(_ctx: CommandContext, flags: DownFlags): Promise<void> {
 
 async function runStatus(_ctx: CommandContext, flags: DirFlags): Promise<void> {
   const state = readState(flags.dir);
-  if (!state) throw new ClusterError("missing", `no cluster in ${resolveDir(flags.dir)}: start one with \`kubewise cluster up\``);
+  if (!state)
+    throw new ClusterError(
+      "missing",
+      `no cluster in ${resolveDir(flags.dir)}: start one with \`kubewise cluster up\``,
+    );
   const health = await clusterHealth(state);
   const rows = [["COMPONENT", "PID", "PORT", "HEALTH"]];
   for (const h of health) {
-    rows.push([h.name, String(h.pid), String(h.port), h.healthy ? "ok" : h.running ? `unhealthy (${h.detail})` : "not running"]);
+    rows.push([
+      h.name,
+      String(h.pid),
+      String(h.port),
+      h.healthy ? "ok" : h.running ? `unhealthy (${h.detail})` : "not running",
+    ]);
   }
   process.stdout.write(`${table(rows)}\n`);
   if (health.find((h) => h.name === "kube-apiserver")?.healthy) {
@@ -115,11 +137,22 @@ async function runStatus(_ctx: CommandContext, flags: DirFlags): Promise<void> {
 
 async function runEnv(_ctx: CommandContext, flags: DirFlags): Promise<void> {
   const state = readState(flags.dir);
-  if (!state) throw new ClusterError("missing", `no cluster in ${resolveDir(flags.dir)}: start one with \`kubewise cluster up\``);
+  if (!state)
+    throw new ClusterError(
+      "missing",
+      `no cluster in ${resolveDir(flags.dir)}: start one with \`kubewise cluster up\``,
+    );
   process.stdout.write(envExports(state));
 }
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n");
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }

@@ -21,7 +21,10 @@ export function projectRoot(): string {
     if (existsSync(join(dir, "tools", "control-plane", "build.sh"))) return dir;
     dir = dirname(dir);
   }
-  throw new ClusterError("missing", "cannot find tools/control-plane/build.sh next to the kubewise installation");
+  throw new ClusterError(
+    "missing",
+    "cannot find tools/control-plane/build.sh next to the kubewise installation",
+  );
 }
 
 function buildScript(): string {
@@ -66,10 +69,15 @@ export async function ensureBinaries(onLine: (line: string) => void): Promise<st
     };
     child.stdout.on("data", (c: Buffer) => feed(c, false));
     child.stderr.on("data", (c: Buffer) => feed(c, true));
-    child.on("error", (err) => reject(new ClusterError("build-failed", `cannot run the build: ${err.message}`)));
+    child.on("error", (err) =>
+      reject(new ClusterError("build-failed", `cannot run the build: ${err.message}`)),
+    );
     child.on("close", (code) => {
       if (code === 0) resolve(last);
-      else reject(new ClusterError("build-failed", `building the control plane failed (exit ${code}):${errors}`));
+      else
+        reject(
+          new ClusterError("build-failed", `building the control plane failed (exit ${code}):${errors}`),
+        );
     });
   });
 }

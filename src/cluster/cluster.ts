@@ -108,7 +108,9 @@ export async function clusterHealth(state: ClusterState): Promise<ComponentHealt
   return Promise.all(
     state.components.map(async (c) => {
       const running = isOurProcess(c);
-      const result = running ? await probe(c.health, c.name === "kube-apiserver" ? tls : {}) : { ok: false, detail: "not running" };
+      const result = running
+        ? await probe(c.health, c.name === "kube-apiserver" ? tls : {})
+        : { ok: false, detail: "not running" };
       return { name: c.name, pid: c.pid, port: c.port, running, healthy: result.ok, detail: result.detail };
     }),
   );
@@ -133,7 +135,8 @@ export async function up(options: UpOptions): Promise<UpResult> {
   const previous = readState(dir);
   let cleaned = false;
   if (previous) {
-    if (await isRunning(previous)) return { state: previous, started: false, cleaned, elapsedMs: Date.now() - started };
+    if (await isRunning(previous))
+      return { state: previous, started: false, cleaned, elapsedMs: Date.now() - started };
     say("found state of a cluster that is no longer running: cleaning it up");
     await stopComponents(previous);
     rmSync(dir, { recursive: true, force: true });
@@ -204,11 +207,18 @@ interface Ports {
   kwok: number;
 }
 
-function componentSpecs(dir: string, bin: string, p: Ports, kubeconfig: string): Omit<ComponentRecord, "pid">[] {
+function componentSpecs(
+  dir: string,
+  bin: string,
+  p: Ports,
+  kubeconfig: string,
+): Omit<ComponentRecord, "pid">[] {
   const pki = join(dir, "pki");
   const log = (name: string): string => join(dir, "logs", `${name}.log`);
   const allowPaths = "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics";
-  const stages = ["nodes.yaml", "pods.yaml"].map((f) => `--config=${join(projectRoot(), "src", "cluster", "stages", f)}`);
+  const stages = ["nodes.yaml", "pods.yaml"].map(
+    (f) => `--config=${join(projectRoot(), "src", "cluster", "stages", f)}`,
+  );
   return [
     {
       name: "etcd",
@@ -322,11 +332,21 @@ async function writePki(dir: string): Promise<void> {
   const ca = await createCertificateAuthority("kubewise-local-ca");
   const serving = await ca.sign({
     commonName: "kube-apiserver",
-    dnsNames: ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
+    dnsNames: [
+      "localhost",
+      "kubernetes",
+      "kubernetes.default",
+      "kubernetes.default.svc",
+      "kubernetes.default.svc.cluster.local",
+    ],
     ipAddresses: ["127.0.0.1", "10.96.0.1"],
     usages: ["server"],
   });
-  const admin = await ca.sign({ commonName: "kubewise-admin", organizations: ["system:masters"], usages: ["client"] });
+  const admin = await ca.sign({
+    commonName: "kubewise-admin",
+    organizations: ["system:masters"],
+    usages: ["client"],
+  });
   const sa = await createSigningKey();
   const files: Record<string, string> = {
     "ca.crt": ca.cert,
@@ -347,7 +367,12 @@ function renderKubeconfig(server: string, tls: TlsClient): string {
     apiVersion: "v1",
     kind: "Config",
     clusters: [{ name: "kubewise-local", cluster: { server, "certificate-authority-data": b64(tls.ca) } }],
-    users: [{ name: "kubewise-admin", user: { "client-certificate-data": b64(tls.cert), "client-key-data": b64(tls.key) } }],
+    users: [
+      {
+        name: "kubewise-admin",
+        user: { "client-certificate-data": b64(tls.cert), "client-key-data": b64(tls.key) },
+      },
+    ],
     contexts: [{ name: "kubewise-local", context: { cluster: "kubewise-local", user: "kubewise-admin" } }],
     "current-context": "kubewise-local",
   });
@@ -383,10 +408,20 @@ async function waitForNodesReady(client: KubeClient, count: number, say: (m: str
     labelSelector: "kubewise.dev/fake-node=true",
   });
   const ready = (): number =>
-    watcher.list().filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")).length;
+    watcher.list().filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"))
+      .length;
   try {
     await new Promise<void>((resolvePromise, reject) => {
-      const timer = setTimeout(() => reject(new ClusterError("start-failed", `only ${ready()} of ${count} nodes became Ready in 60 s (see the kwok log)`)), 60_000);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new ClusterError(
+              "start-failed",
+              `only ${ready()} of ${count} nodes became Ready in 60 s (see the kwok log)`,
+            ),
+          ),
+        60_000,
+      );
       const check = (): void => {
         const n = ready();
         say(`waiting for nodes to be Ready (${n}/${count})`);

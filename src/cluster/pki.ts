@@ -48,7 +48,9 @@ function validity(days: number): { notBefore: Date; notAfter: Date } {
 }
 
 function serial(): string {
-  return Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString("hex").replace(/^[89a-f]/, "1");
+  return Buffer.from(webcrypto.getRandomValues(new Uint8Array(16)))
+    .toString("hex")
+    .replace(/^[89a-f]/, "1");
 }
 
 async function privateKeyPem(key: CryptoKey): Promise<string> {
@@ -66,7 +68,10 @@ function subjectName(req: CertificateRequest): string {
 }
 
 /** createCertificateAuthority makes a self-signed CA named commonName. */
-export async function createCertificateAuthority(commonName: string, validDays = 3650): Promise<CertificateAuthority> {
+export async function createCertificateAuthority(
+  commonName: string,
+  validDays = 3650,
+): Promise<CertificateAuthority> {
   const keys = await generateKeys();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -134,5 +139,8 @@ export async function loadCertificateAuthority(pair: KeyPair): Promise<Certifica
 export async function createSigningKey(): Promise<{ key: string; publicKey: string }> {
   const keys = await generateKeys();
   const spki = await webcrypto.subtle.exportKey("spki", keys.publicKey);
-  return { key: await privateKeyPem(keys.privateKey), publicKey: x509.PemConverter.encode(spki, "PUBLIC KEY") };
+  return {
+    key: await privateKeyPem(keys.privateKey),
+    publicKey: x509.PemConverter.encode(spki, "PUBLIC KEY"),
+  };
 }

@@ -28,7 +28,9 @@ export function freePort(): Promise<number> {
     server.on("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -95,7 +97,11 @@ export interface TlsClient {
 }
 
 /** probe GETs a health URL once and tells whether it answered 200 (with its body for messages). */
-export function probe(url: string, tls: TlsClient = {}, timeoutMs = 2000): Promise<{ ok: boolean; detail: string }> {
+export function probe(
+  url: string,
+  tls: TlsClient = {},
+  timeoutMs = 2000,
+): Promise<{ ok: boolean; detail: string }> {
   return new Promise((resolve) => {
     const u = new URL(url);
     const options: RequestOptions = { method: "GET", timeout: timeoutMs };
@@ -107,7 +113,17 @@ export function probe(url: string, tls: TlsClient = {}, timeoutMs = 2000): Promi
     };
     const req =
       u.protocol === "https:"
-        ? httpsRequest(u, { ...options, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.ca !== undefined }, onResponse)
+        ? httpsRequest(
+            u,
+            {
+              ...options,
+              ca: tls.ca,
+              cert: tls.cert,
+              key: tls.key,
+              rejectUnauthorized: tls.ca !== undefined,
+            },
+            onResponse,
+          )
         : httpRequest(u, options, onResponse);
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", (err) => done(false, err.message));
@@ -133,7 +149,10 @@ export async function waitHealthy(
     last = result.detail;
     onWait?.(last);
     if (!isOurProcess(record)) {
-      throw new ClusterError("start-failed", `${record.name} exited while starting; end of ${record.log}:\n${tail(record.log)}`);
+      throw new ClusterError(
+        "start-failed",
+        `${record.name} exited while starting; end of ${record.log}:\n${tail(record.log)}`,
+      );
     }
     await sleep(200);
   }

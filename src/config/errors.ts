@@ -28,12 +28,14 @@ export interface ConfigIssue {
 /** formatPath renders ["a", 0, "b"] as a.0.b, quoting keys that contain dots or spaces. */
 export function formatPath(path: readonly (string | number)[]): string {
   if (path.length === 0) return "(document)";
-  return path.map((p) => (typeof p === "string" && /[.\s"]/.test(p) ? JSON.stringify(p) : String(p))).join(".");
+  return path
+    .map((p) => (typeof p === "string" && /[.\s"]/.test(p) ? JSON.stringify(p) : String(p)))
+    .join(".");
 }
 
 function formatValue(value: unknown): string {
   if (value === undefined) return "";
-  const text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  const text = typeof value === "string" ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 

@@ -64,7 +64,9 @@ export class KubeClient {
       }
     } catch (err) {
       if (err instanceof KubeError) throw err;
-      throw new KubeError("Invalid", `cannot load kubeconfig ${file}: ${(err as Error).message}`, { cause: err });
+      throw new KubeError("Invalid", `cannot load kubeconfig ${file}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     if (options.context) {
       if (!kc.getContextObject(options.context)) {

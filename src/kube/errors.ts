@@ -87,7 +87,12 @@ function parseStatus(body: unknown): KubeStatus | undefined {
       return undefined;
     }
   }
-  if (value && typeof value === "object" && "kind" in value && (value as { kind: unknown }).kind === "Status") {
+  if (
+    value &&
+    typeof value === "object" &&
+    "kind" in value &&
+    (value as { kind: unknown }).kind === "Status"
+  ) {
     return value as KubeStatus;
   }
   return undefined;

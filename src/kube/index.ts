@@ -17,7 +17,14 @@ export {
   parseMemoryGiB,
   parseQuantity,
 } from "./quantity.js";
-export { FIELD_MANAGER, applyObject, deleteObject, describeObject, type ApplyOptions, type ApplyResult } from "./apply.js";
+export {
+  FIELD_MANAGER,
+  applyObject,
+  deleteObject,
+  describeObject,
+  type ApplyOptions,
+  type ApplyResult,
+} from "./apply.js";
 export { controllerOf, ownerReference } from "./owner.js";
 export {
   ResourceWatcher,
@@ -27,6 +34,21 @@ export {
   type WatchTarget,
   type WatcherOptions,
 } from "./watch.js";
-export { waitForDeleted, waitForObject, waitForPodReady, waitForPodStable, waitForRollout, type Verdict, type WaitOptions } from "./wait.js";
-export { isPodReady, podProblem, rolloutState, type PodProblem, type PodProblemReason, type RolloutState } from "./pods.js";
+export {
+  waitForDeleted,
+  waitForObject,
+  waitForPodReady,
+  waitForPodStable,
+  waitForRollout,
+  type Verdict,
+  type WaitOptions,
+} from "./wait.js";
+export {
+  isPodReady,
+  podProblem,
+  rolloutState,
+  type PodProblem,
+  type PodProblemReason,
+  type RolloutState,
+} from "./pods.js";
 export type * from "@kubernetes/client-node";

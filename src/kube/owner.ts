@@ -14,7 +14,10 @@ export function ownerReference(
   const name = owner.metadata?.name;
   const uid = owner.metadata?.uid;
   if (!apiVersion || !kind || !name || !uid) {
-    throw new KubeError("Invalid", `cannot reference owner ${kind ?? "?"}/${name ?? "?"}: apiVersion, kind, name and uid are needed`);
+    throw new KubeError(
+      "Invalid",
+      `cannot reference owner ${kind ?? "?"}/${name ?? "?"}: apiVersion, kind, name and uid are needed`,
+    );
   }
   return {
     apiVersion,

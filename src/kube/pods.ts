@@ -4,7 +4,8 @@ import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
  * PodProblemReason is why a pod is not going to become healthy by waiting: it restarted, it
  * failed, the scheduler cannot place it, or its image cannot be pulled.
  */
-export type PodProblemReason = "restarted" | "failed" | "unschedulable" | "image-pull" | "crash-loop" | "config" | "unready";
+export type PodProblemReason =
+  "restarted" | "failed" | "unschedulable" | "image-pull" | "crash-loop" | "config" | "unready";
 
 /** PodProblem is a reason plus a message naming the pod and what its status says. */
 export interface PodProblem {
@@ -12,7 +13,12 @@ export interface PodProblem {
   message: string;
 }
 
-const imagePullReasons = new Set(["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"]);
+const imagePullReasons = new Set([
+  "ErrImagePull",
+  "ImagePullBackOff",
+  "InvalidImageName",
+  "ErrImageNeverPull",
+]);
 const configReasons = new Set(["CreateContainerConfigError", "CreateContainerError", "RunContainerError"]);
 
 /** podProblem inspects a pod's status the way a person reading `kubectl describe` would. */
@@ -24,28 +30,46 @@ export function podProblem(pod: V1Pod): PodProblem | undefined {
   for (const c of containers) {
     const waiting = c.state?.waiting?.reason;
     if (waiting && imagePullReasons.has(waiting)) {
-      return { reason: "image-pull", message: `${name}: container ${c.name} cannot pull its image (${waiting}: ${c.state?.waiting?.message ?? c.image})` };
+      return {
+        reason: "image-pull",
+        message: `${name}: container ${c.name} cannot pull its image (${waiting}: ${c.state?.waiting?.message ?? c.image})`,
+      };
     }
     if (waiting && configReasons.has(waiting)) {
-      return { reason: "config", message: `${name}: container ${c.name} cannot start (${waiting}: ${c.state?.waiting?.message ?? ""})` };
+      return {
+        reason: "config",
+        message: `${name}: container ${c.name} cannot start (${waiting}: ${c.state?.waiting?.message ?? ""})`,
+      };
     }
     if (waiting === "CrashLoopBackOff") {
-      return { reason: "crash-loop", message: `${name}: container ${c.name} is crash-looping (restarts: ${c.restartCount})` };
+      return {
+        reason: "crash-loop",
+        message: `${name}: container ${c.name} is crash-looping (restarts: ${c.restartCount})`,
+      };
     }
   }
   for (const c of containers) {
     if (c.restartCount > 0) {
       const last = c.lastState?.terminated;
       const why = last ? ` (last exit ${last.exitCode}${last.reason ? `, ${last.reason}` : ""})` : "";
-      return { reason: "restarted", message: `${name}: container ${c.name} restarted ${c.restartCount} time(s)${why}` };
+      return {
+        reason: "restarted",
+        message: `${name}: container ${c.name} restarted ${c.restartCount} time(s)${why}`,
+      };
     }
   }
   if (status.phase === "Failed" || status.phase === "Unknown") {
-    return { reason: "failed", message: `${name}: phase ${status.phase}${status.reason ? ` (${status.reason}: ${status.message ?? ""})` : ""}` };
+    return {
+      reason: "failed",
+      message: `${name}: phase ${status.phase}${status.reason ? ` (${status.reason}: ${status.message ?? ""})` : ""}`,
+    };
   }
   const scheduled = status.conditions?.find((c) => c.type === "PodScheduled");
   if (scheduled?.status === "False" && scheduled.reason === "Unschedulable") {
-    return { reason: "unschedulable", message: `${name}: cannot be scheduled (${scheduled.message ?? "no node fits"})` };
+    return {
+      reason: "unschedulable",
+      message: `${name}: cannot be scheduled (${scheduled.message ?? "no node fits"})`,
+    };
   }
   return undefined;
 }
@@ -79,11 +103,19 @@ export function rolloutState(d: V1Deployment): RolloutState {
   const want = d.spec?.replicas ?? 1;
   const progressing = s.conditions?.find((c) => c.type === "Progressing");
   if (progressing?.status === "False" && progressing.reason === "ProgressDeadlineExceeded") {
-    return { done: false, failed: true, message: `${name}: rollout exceeded its progress deadline (${progressing.message ?? ""})` };
+    return {
+      done: false,
+      failed: true,
+      message: `${name}: rollout exceeded its progress deadline (${progressing.message ?? ""})`,
+    };
   }
   const replicaFailure = s.conditions?.find((c) => c.type === "ReplicaFailure" && c.status === "True");
   if (replicaFailure) {
-    return { done: false, failed: true, message: `${name}: ${replicaFailure.reason ?? "ReplicaFailure"}: ${replicaFailure.message ?? ""}` };
+    return {
+      done: false,
+      failed: true,
+      message: `${name}: ${replicaFailure.reason ?? "ReplicaFailure"}: ${replicaFailure.message ?? ""}`,
+    };
   }
   if ((s.observedGeneration ?? 0) < (d.metadata?.generation ?? 0)) {
     return { done: false, failed: false, message: `${name}: waiting for the controller to see the new spec` };
@@ -91,8 +123,19 @@ export function rolloutState(d: V1Deployment): RolloutState {
   const updated = s.updatedReplicas ?? 0;
   const total = s.replicas ?? 0;
   const available = s.availableReplicas ?? 0;
-  if (updated < want) return { done: false, failed: false, message: `${name}: ${updated} of ${want} replicas updated` };
-  if (total > updated) return { done: false, failed: false, message: `${name}: ${total - updated} old replica(s) pending termination` };
-  if (available < want) return { done: false, failed: false, message: `${name}: ${available} of ${want} updated replicas available` };
+  if (updated < want)
+    return { done: false, failed: false, message: `${name}: ${updated} of ${want} replicas updated` };
+  if (total > updated)
+    return {
+      done: false,
+      failed: false,
+      message: `${name}: ${total - updated} old replica(s) pending termination`,
+    };
+  if (available < want)
+    return {
+      done: false,
+      failed: false,
+      message: `${name}: ${available} of ${want} updated replicas available`,
+    };
   return { done: true };
 }

@@ -63,11 +63,14 @@ test("Verifies that values on 0.125 step grids round-trip exactly", () => {
 
 test("Verifies that garbage is rejected with the value and the accepted forms", () => {
   for (const bad of ["", "abc", "1.2.3", "5 Mi", "Mi", "1mi", "--1"]) {
-    assert.throws(() => parseQuantity(bad, "mem"), (err: unknown) => {
-      assert.ok(err instanceof QuantityError);
-      assert.match(err.message, /^mem: ".*" is not a Kubernetes quantity \(examples:/);
-      return true;
-    });
+    assert.throws(
+      () => parseQuantity(bad, "mem"),
+      (err: unknown) => {
+        assert.ok(err instanceof QuantityError);
+        assert.match(err.message, /^mem: ".*" is not a Kubernetes quantity \(examples:/);
+        return true;
+      },
+    );
   }
   assert.throws(() => parseCpu("-1"), /negative/);
   assert.throws(() => formatCpu(Number.NaN), QuantityError);

@@ -11,8 +11,27 @@ export class QuantityError extends KubewiseError {
   }
 }
 
-const binary: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
-const decimal: Record<string, number> = { n: 1e-9, u: 1e-6, m: 1e-3, "": 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
+const binary: Record<string, number> = {
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+const decimal: Record<string, number> = {
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  "": 1,
+  k: 1e3,
+  K: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+};
 const pattern = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|K|M|G|T|P|E))?$/;
 const GiB = 2 ** 30;
 
@@ -49,7 +68,8 @@ export function parseCpu(value: string | number): number {
  * "250m". Fractions of a millicore are rounded up to 1m, the API server's own resolution.
  */
 export function formatCpu(cores: number): string {
-  if (!Number.isFinite(cores) || cores < 0) throw new QuantityError(`cpu: ${cores} is not a valid number of cores`);
+  if (!Number.isFinite(cores) || cores < 0)
+    throw new QuantityError(`cpu: ${cores} is not a valid number of cores`);
   const milli = Math.ceil(Math.round(cores * 1e6) / 1e3);
   return milli % 1000 === 0 ? String(milli / 1000) : `${milli}m`;
 }

@@ -50,9 +50,15 @@ export async function waitForObject<T extends KubernetesObject, R>(
       };
       const timer = setTimeout(() => {
         const tail = lastMessage ? `; last seen: ${lastMessage}` : "";
-        reject(new KubeError("Timeout", `timed out after ${Math.round(options.timeoutMs / 1000)} s waiting for ${what}${tail}`));
+        reject(
+          new KubeError(
+            "Timeout",
+            `timed out after ${Math.round(options.timeoutMs / 1000)} s waiting for ${what}${tail}`,
+          ),
+        );
       }, options.timeoutMs);
-      const onAbort = (): void => reject(options.signal?.reason ?? new KubeError("Timeout", `wait for ${what} cancelled`));
+      const onAbort = (): void =>
+        reject(options.signal?.reason ?? new KubeError("Timeout", `wait for ${what} cancelled`));
       options.signal?.addEventListener("abort", onAbort, { once: true });
       if (options.signal?.aborted) onAbort();
       watcher.on(evaluate);
@@ -85,7 +91,11 @@ export function waitForPodReady(
     (pod) => {
       if (!pod) return { state: "waiting", message: `pod ${namespace}/${name} does not exist yet` };
       const problem = podProblem(pod);
-      if (problem) return { state: "failed", error: new KubeError("Invalid", problem.message, { podProblem: problem.reason }) };
+      if (problem)
+        return {
+          state: "failed",
+          error: new KubeError("Invalid", problem.message, { podProblem: problem.reason }),
+        };
       if (isPodReady(pod)) return { state: "done", value: pod };
       return { state: "waiting", message: `pod ${namespace}/${name} is ${pod.status?.phase ?? "Pending"}` };
     },
@@ -104,7 +114,11 @@ export function waitForRollout(
     client,
     { apiVersion: "apps/v1", kind: "Deployment", namespace, name },
     (d) => {
-      if (!d) return { state: "failed", error: new KubeError("NotFound", `deployment ${namespace}/${name} not found`) };
+      if (!d)
+        return {
+          state: "failed",
+          error: new KubeError("NotFound", `deployment ${namespace}/${name} not found`),
+        };
       const s = rolloutState(d);
       if (s.done) return { state: "done", value: d };
       if (s.failed) return { state: "failed", error: new KubeError("Invalid", s.message) };
@@ -123,7 +137,10 @@ export function waitForDeleted(
   return waitForObject<KubernetesObject, undefined>(
     client,
     target,
-    (obj) => (obj ? { state: "waiting", message: `${target.kind} ${target.name} is being deleted` } : { state: "done", value: undefined }),
+    (obj) =>
+      obj
+        ? { state: "waiting", message: `${target.kind} ${target.name} is being deleted` }
+        : { state: "done", value: undefined },
     options,
   );
 }
@@ -146,12 +163,25 @@ export async function waitForPodStable(
       client,
       { apiVersion: "v1", kind: "Pod", namespace, name },
       (pod) => {
-        if (!pod) return { state: "failed", error: new KubeError("NotFound", `pod ${namespace}/${name} disappeared`) };
+        if (!pod)
+          return {
+            state: "failed",
+            error: new KubeError("NotFound", `pod ${namespace}/${name} disappeared`),
+          };
         last = pod;
         const problem = podProblem(pod);
-        if (problem) return { state: "failed", error: new KubeError("Invalid", problem.message, { podProblem: problem.reason }) };
+        if (problem)
+          return {
+            state: "failed",
+            error: new KubeError("Invalid", problem.message, { podProblem: problem.reason }),
+          };
         if (!isPodReady(pod)) {
-          return { state: "failed", error: new KubeError("Invalid", `pod ${namespace}/${name} is no longer ready`, { podProblem: "unready" }) };
+          return {
+            state: "failed",
+            error: new KubeError("Invalid", `pod ${namespace}/${name} is no longer ready`, {
+              podProblem: "unready",
+            }),
+          };
         }
         return { state: "waiting" };
       },

@@ -36,7 +36,9 @@ export interface WatcherOptions {
 }
 
 /** resourcePath is the REST path of a collection: /api/v1/namespaces/ns/pods, /apis/apps/v1/deployments. */
-export function resourcePath(target: Pick<WatchTarget, "apiVersion" | "kind" | "plural" | "namespace">): string {
+export function resourcePath(
+  target: Pick<WatchTarget, "apiVersion" | "kind" | "plural" | "namespace">,
+): string {
   const plural = target.plural ?? pluralOf(target.kind);
   const base = target.apiVersion.includes("/") ? `/apis/${target.apiVersion}` : `/api/${target.apiVersion}`;
   return target.namespace ? `${base}/namespaces/${target.namespace}/${plural}` : `${base}/${plural}`;

@@ -35,7 +35,10 @@ test("Verifies that a Deployment's pods are scheduled onto KWOK nodes and become
   const applied = await applyObject(client, deployment(ns, 3));
   assert.equal(applied.result, "created");
   const progress: string[] = [];
-  const done = await waitForRollout(client, ns, "web", { timeoutMs: 60_000, onProgress: (m) => progress.push(m) });
+  const done = await waitForRollout(client, ns, "web", {
+    timeoutMs: 60_000,
+    onProgress: (m) => progress.push(m),
+  });
   assert.equal(done.status?.availableReplicas, 3);
   const pods = await client.core.listNamespacedPod({ namespace: ns, labelSelector: "app=web" });
   assert.equal(pods.items.length, 3);
@@ -58,7 +61,9 @@ test("Verifies that a Job's pod runs on a KWOK node and the Job completes", asyn
     kind: "Job",
     metadata: { name: "once", namespace: ns },
     spec: {
-      template: { spec: { restartPolicy: "Never", containers: [{ name: "work", image: "busybox", command: ["true"] }] } },
+      template: {
+        spec: { restartPolicy: "Never", containers: [{ name: "work", image: "busybox", command: ["true"] }] },
+      },
     },
   };
   await applyObject(client, job);
@@ -99,7 +104,9 @@ test("Verifies that a restart patched into the pod status as a kubelet would is 
       {
         op: "add",
         path: "/status/containerStatuses/0/lastState",
-        value: { terminated: { exitCode: 137, reason: "OOMKilled", startedAt: new Date(), finishedAt: new Date() } },
+        value: {
+          terminated: { exitCode: 137, reason: "OOMKilled", startedAt: new Date(), finishedAt: new Date() },
+        },
       },
     ],
   });
@@ -109,7 +116,10 @@ test("Verifies that a restart patched into the pod status as a kubelet would is 
     assert.match(err.message, /restarted 1 time\(s\) \(last exit 137, OOMKilled\)/);
     return true;
   });
-  assert.ok(Date.now() - started < 10_000, "the restart is noticed from the watch, not at the end of the period");
+  assert.ok(
+    Date.now() - started < 10_000,
+    "the restart is noticed from the watch, not at the end of the period",
+  );
   await assert.rejects(waitForPodReady(client, ns, "p", { timeoutMs: 10_000 }), /restarted/);
 });
 
@@ -138,7 +148,10 @@ test("Verifies that the watcher survives the API server stopping and delivers th
   watcher.start();
   t.after(() => watcher.stop());
   await watcher.synced();
-  assert.deepEqual(new Set(watcher.list().map((c) => c.metadata?.name)), new Set(["keep", "doomed", "kube-root-ca.crt"]));
+  assert.deepEqual(
+    new Set(watcher.list().map((c) => c.metadata?.name)),
+    new Set(["keep", "doomed", "kube-root-ca.crt"]),
+  );
   events.length = 0;
 
   await stopComponent(dir, "kube-apiserver");
@@ -153,7 +166,9 @@ test("Verifies that the watcher survives the API server stopping and delivers th
 
   await waitUntil(
     () =>
-      events.some((e) => e.type === "updated" && e.object.metadata?.name === "keep" && e.object.data?.value === "2") &&
+      events.some(
+        (e) => e.type === "updated" && e.object.metadata?.name === "keep" && e.object.data?.value === "2",
+      ) &&
       events.some((e) => e.type === "added" && e.object.metadata?.name === "born") &&
       events.some((e) => e.type === "deleted" && e.object.metadata?.name === "doomed"),
     60_000,
@@ -161,7 +176,10 @@ test("Verifies that the watcher survives the API server stopping and delivers th
   );
   assert.equal(watcher.get("keep")?.data?.value, "2");
   assert.equal(watcher.get("doomed"), undefined);
-  assert.ok(errors.every((e) => e.reason === "Unavailable" || e.reason === "Unknown"), errors.map((e) => e.message).join("; "));
+  assert.ok(
+    errors.every((e) => e.reason === "Unavailable" || e.reason === "Unknown"),
+    errors.map((e) => e.message).join("; "),
+  );
 });
 
 async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {

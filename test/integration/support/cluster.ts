@@ -29,7 +29,12 @@ export function testCluster(): TestCluster {
       `no test cluster in ${TEST_CLUSTER_DIR}: run the integration tests with \`npm run test:integration\`, which starts one`,
     );
   }
-  cached = { client: KubeClient.connect({ kubeconfig: state.kubeconfig }), state, kubeconfig: state.kubeconfig, dir: state.dir };
+  cached = {
+    client: KubeClient.connect({ kubeconfig: state.kubeconfig }),
+    state,
+    kubeconfig: state.kubeconfig,
+    dir: state.dir,
+  };
   return cached;
 }
 
@@ -37,7 +42,9 @@ export function testCluster(): TestCluster {
 export async function testNamespace(t: TestContext, prefix = "t"): Promise<string> {
   const { client } = testCluster();
   const name = `${prefix}-${randomBytes(4).toString("hex")}`.toLowerCase().slice(0, 63);
-  await client.core.createNamespace({ body: { metadata: { name, labels: { "kubewise.dev/test": "true" } } } });
+  await client.core.createNamespace({
+    body: { metadata: { name, labels: { "kubewise.dev/test": "true" } } },
+  });
   t.after(async () => {
     await client.core.deleteNamespace({ name }).catch(() => undefined);
   });
