@@ -6,6 +6,11 @@
 import { Command } from "commander";
 import { packageVersion } from "./common.js";
 import { clusterCommand } from "./cluster.js";
+import { servoCommand } from "./servo.js";
+import { swarmCommand } from "./swarm.js";
+import { agentCommand } from "./agent.js";
+import { jobsCommand } from "./jobs.js";
+import { deployCommand } from "./deploy.js";
 // command groups: one import and one addCommand line each, in the order of `kubewise --help`
 
 export function program(): Command {
@@ -19,11 +24,19 @@ export function program(): Command {
     )
     .version(packageVersion(), "-V, --version", "print the kubewise version")
     .option("-v, --verbose", "more log output, and the causes of errors", false)
-    .option("--kubeconfig <file>", "kubeconfig file to use (default: $KUBECONFIG, the local cluster, ~/.kube/config)")
+    .option(
+      "--kubeconfig <file>",
+      "kubeconfig file to use (default: $KUBECONFIG, the local cluster, ~/.kube/config)",
+    )
     .option("--context <name>", "kubeconfig context to use (default: the current context)")
     .showHelpAfterError("(run with --help for usage)")
     .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
   root.addCommand(clusterCommand());
+  root.addCommand(servoCommand());
+  root.addCommand(swarmCommand());
+  root.addCommand(agentCommand());
+  root.addCommand(jobsCommand());
+  root.addCommand(deployCommand());
   return root;
 }
 

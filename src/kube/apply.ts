@@ -82,3 +82,44 @@ export async function deleteObject(
     throw toKubeError(err, `delete ${describeObject(obj)}`);
   }
 }
+
+/** PatchKind is the kind of patch: strategic merge (built-in kinds only) or JSON merge. */
+export type PatchKind = "strategic" | "merge";
+
+const patchStrategies: Record<PatchKind, PatchStrategy> = {
+  strategic: PatchStrategy.StrategicMergePatch,
+  merge: PatchStrategy.MergePatch,
+};
+
+/**
+ * patchObject patches the object named by `target` (apiVersion, kind, name, namespace); `patch`
+ * holds the fields to change, and null deletes a field.
+ */
+export async function patchObject<T extends KubernetesObject>(
+  client: KubeClient,
+  target: { apiVersion: string; kind: string; name: string; namespace?: string },
+  patch: Record<string, unknown>,
+  kind: PatchKind = "strategic",
+): Promise<T> {
+  const metadata = {
+    ...(patch.metadata as object | undefined),
+    name: target.name,
+    namespace: target.namespace,
+  };
+  const body = { ...patch, apiVersion: target.apiVersion, kind: target.kind, metadata };
+  try {
+    return await client.objects.patch<T>(
+      body as unknown as T,
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      undefined,
+      patchStrategies[kind],
+    );
+  } catch (err) {
+    throw toKubeError(
+      err,
+      `patch ${target.kind} ${target.namespace ? `${target.namespace}/` : ""}${target.name}`,
+    );
+  }
+}

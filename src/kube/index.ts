@@ -22,9 +22,18 @@ export {
   applyObject,
   deleteObject,
   describeObject,
+  patchObject,
   type ApplyOptions,
   type ApplyResult,
+  type PatchKind,
 } from "./apply.js";
+export {
+  deploymentSelector,
+  replicaSetsOf,
+  rollbackDeployment,
+  waitForPodsStable,
+  waitForRolloutHealthy,
+} from "./deployments.js";
 export { controllerOf, ownerReference } from "./owner.js";
 export {
   ResourceWatcher,

@@ -1,0 +1,145 @@
+import { z } from "zod";
+import { loadConfigFile, parseConfig } from "../config/index.js";
+import { quantityValue } from "./quantity.js";
+
+/**
+ * agent.yaml: what one node agent watches, where it finds the cgroups, how it reaches the
+ * kubelet and what it may change. Field names follow WCA's KubernetesNode where WCA had one
+ * (`cgroup_driver`, `kubelet_endpoint`, `ssl`, `monitored_namespaces`), so a WCA user can read
+ * it. Every field has a default except the allocation rules, so `{}` is a valid monitoring-only
+ * configuration.
+ */
+
+const cpuQuota = z.union([
+  z.number().nonnegative(),
+  z
+    .string()
+    .refine(
+      (v) => v === "max" || (quantityValue(v) ?? -1) >= 0,
+      'must be cores ("500m", "1.5") or "max" for no limit',
+    ),
+]);
+
+const selectorRequirement = z.strictObject({
+  key: z.string().min(1),
+  operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
+  values: z.array(z.string()).optional(),
+});
+
+/** labelSelectorSchema is Kubernetes' LabelSelector, spelled as in a Kubernetes manifest. */
+const labelSelectorSchema = z.strictObject({
+  matchLabels: z.record(z.string(), z.string()).optional(),
+  matchExpressions: z.array(selectorRequirement).optional(),
+});
+
+const qosClass = z.enum(["guaranteed", "burstable", "besteffort"]);
+
+/**
+ * allocationValuesSchema: the three knobs. cpu_quota is in cores ("500m", 1.5) or "max" for no
+ * limit; cpu_shares in cgroup v1 units (2..262144, 1024 = one core's worth; converted to
+ * cpu.weight on v2); cpuset_cpus a kernel cpu list ("0-3,8").
+ */
+const allocationValuesSchema = {
+  cpu_quota: cpuQuota.optional(),
+  cpu_shares: z.number().int().min(2).max(262144).optional(),
+  cpuset_cpus: z
+    .string()
+    .regex(/^\s*\d+(-\d+)?(\s*,\s*\d+(-\d+)?)*\s*$/, 'must be a cpu list such as "0-3,8"')
+    .optional(),
+};
+
+const ruleSchema = z.strictObject({
+  /** name appears in logs and in refusal messages. */
+  name: z.string().min(1),
+  /** namespaces limits the rule to pods in these namespaces; all monitored ones when absent. */
+  namespaces: z.array(z.string().min(1)).optional(),
+  /** selector matches the pod's labels as written in Kubernetes (not the sanitised ones). */
+  selector: labelSelectorSchema.optional(),
+  /** qos_classes limits the rule to pods of these QoS classes. */
+  qos_classes: z.array(qosClass).optional(),
+  ...allocationValuesSchema,
+});
+
+const allocationSchema = z.strictObject({
+  /** enabled turns allocation on; off by default, so the agent only watches. @default false */
+  enabled: z.boolean().default(false),
+  /**
+   * from_annotations lets pods ask for allocations with kubewise.dev/cpu-quota,
+   * kubewise.dev/cpu-shares and kubewise.dev/cpuset-cpus. Off by default because anyone who can
+   * create a pod can write annotations, and a quota annotation can lift the pod's own limit.
+   * @default false
+   */
+  from_annotations: z.boolean().default(false),
+  /** rules apply in order; for each knob the first matching rule that sets it wins. */
+  rules: z.array(ruleSchema).default([]),
+});
+
+const sslSchema = z
+  .strictObject({
+    /** server_verify: true checks the kubelet's certificate against the system CAs, a path against that CA bundle, false not at all. @default true */
+    server_verify: z.union([z.boolean(), z.string().min(1)]).default(true),
+    client_cert_path: z.string().min(1).optional(),
+    client_key_path: z.string().min(1).optional(),
+    /** server_name is the name the kubelet's certificate must carry when it differs from the endpoint's host. */
+    server_name: z.string().min(1).optional(),
+  })
+  .refine((s) => (s.client_cert_path === undefined) === (s.client_key_path === undefined), {
+    message: "client_cert_path and client_key_path go together: set both or neither",
+  });
+
+const cpuManagerSchema = z.strictObject({
+  /**
+   * policy is the kubelet's --cpu-manager-policy. `auto` reads state_file; when that file is
+   * missing the policy is unknown and cpuset allocations are refused. @default "auto"
+   */
+  policy: z.enum(["auto", "none", "static"]).default("auto"),
+  state_file: z.string().min(1).default("/var/lib/kubelet/cpu_manager_state"),
+});
+
+/** agentConfigSchema validates agent.yaml; see the file comment. */
+export const agentConfigSchema = z.strictObject({
+  apiVersion: z.literal("kubewise.dev/v1alpha1").optional(),
+  kind: z.literal("AgentConfiguration").optional(),
+  /** node_name is the default for --node-name (then $NODE_NAME). */
+  node_name: z.string().min(1).optional(),
+  /** cgroup_root is the default for --cgroup-root. @default "/sys/fs/cgroup" */
+  cgroup_root: z.string().min(1).default("/sys/fs/cgroup"),
+  /** cgroup_driver must match the kubelet's cgroupDriver. @default "cgroupfs" (the kubelet's own default) */
+  cgroup_driver: z.enum(["systemd", "cgroupfs"]).default("cgroupfs"),
+  /** cgroup_version: `auto` looks for cgroup.controllers at the root. @default "auto" */
+  cgroup_version: z.enum(["auto", "v1", "v2"]).default("auto"),
+  /** pod_source is the default for --pod-source. @default "apiserver" */
+  pod_source: z.enum(["apiserver", "kubelet"]).default("apiserver"),
+  kubelet_endpoint: z.url({ protocol: /^https?$/ }).default("https://127.0.0.1:10250"),
+  /** kubelet_token_path, when set, sends that file's token as a bearer token to the kubelet. */
+  kubelet_token_path: z.string().min(1).optional(),
+  ssl: sslSchema.default({ server_verify: true }),
+  /** timeout_seconds bounds one pod listing. @default 5 */
+  timeout_seconds: z.number().positive().max(60).default(5),
+  monitored_namespaces: z.array(z.string().min(1)).min(1).default(["default"]),
+  /** interval_seconds between iterations. @default 5 */
+  interval_seconds: z.number().min(0.1).max(3600).default(5),
+  /** listen is the default for --listen; "" serves no HTTP. @default "127.0.0.1:9477" */
+  listen: z.string().default("127.0.0.1:9477"),
+  /** metrics_file, when set, gets the exposition text after every iteration (written atomically). */
+  metrics_file: z.string().min(1).optional(),
+  cpu_manager: cpuManagerSchema.default({ policy: "auto", state_file: "/var/lib/kubelet/cpu_manager_state" }),
+  allocation: allocationSchema.default({ enabled: false, from_annotations: false, rules: [] }),
+});
+
+/** AgentConfig is agent.yaml after validation and defaults. */
+export type AgentConfig = z.output<typeof agentConfigSchema>;
+/** AllocationRuleConfig is one entry of allocation.rules. */
+export type AllocationRuleConfig = AgentConfig["allocation"]["rules"][number];
+/** LabelSelector is Kubernetes' label selector as written in a rule. */
+export type LabelSelector = z.output<typeof labelSelectorSchema>;
+
+/** parseAgentConfig validates already-parsed YAML; `file` only labels the messages. */
+export function parseAgentConfig(data: unknown, file?: string): AgentConfig {
+  return parseConfig(agentConfigSchema, data ?? {}, file);
+}
+
+/** loadAgentConfig reads and validates agent.yaml. */
+export function loadAgentConfig(file: string): AgentConfig {
+  return loadConfigFile(agentConfigSchema, file);
+}

@@ -1,0 +1,180 @@
+import { readFileSync } from "node:fs";
+import { Command } from "commander";
+import {
+  HttpTransport,
+  InProcessTransport,
+  LocalOptimizer,
+  Servo,
+  ServoError,
+  TrialStore,
+  assembleServo,
+  loadServoConfig,
+  optimizerConfigSchema,
+  parseCommand,
+  servoPodFromEnv,
+  type OptimizerTransport,
+  type ServoConfig,
+} from "../servo/index.js";
+import { action, connect, packageVersion, type CommandContext } from "./common.js";
+
+interface ConfigFlags {
+  config: string;
+}
+
+interface ParamFlags extends ConfigFlags {
+  file?: string;
+}
+
+interface RunFlags extends ConfigFlags {
+  optimizer?: string;
+  tokenFile?: string;
+  maxSleep?: string;
+}
+
+/** servoCommand is `kubewise servo`: tune a workload through the servo protocol. */
+export function servoCommand(): Command {
+  const servo = new Command("servo").description(
+    "tune cpu, memory, replicas and env of a Deployment and its tuning pod through the Opsani servo\n" +
+      "protocol, against a remote optimizer or the local one (seed: servo-k8s + servo-k8slive)",
+  );
+  const withConfig = (cmd: Command): Command =>
+    cmd.requiredOption(
+      "-c, --config <file>",
+      "servo configuration (k8s, k8slive, measure, optimizer sections)",
+    );
+
+  withConfig(servo.command("run"))
+    .description(
+      "run the servo loop: HELLO, then WHATS_NEXT -> DESCRIBE/MEASURE/ADJUST/SLEEP until stopped (GOODBYE on\n" +
+        "SIGINT/SIGTERM). With no --optimizer it runs the local optimizer in-process until its study ends.",
+    )
+    .option(
+      "--optimizer <url>",
+      "remote optimizer servo endpoint, e.g. https://host/accounts/ACCT/applications/APP/servo",
+    )
+    .option(
+      "--token-file <file>",
+      "file holding the bearer token for the optimizer (or set OPTUNE_AUTH_TOKEN)",
+    )
+    .option("--max-sleep <seconds>", "cap each SLEEP the optimizer asks for")
+    .action(action(runServo));
+
+  withConfig(servo.command("describe"))
+    .description("print the DESCRIPTION reply (current settings and metrics) as JSON")
+    .action(action(runDescribe));
+
+  withConfig(servo.command("adjust"))
+    .description(
+      'apply an ADJUST param ({"state": {"application": ...}, "control": {...}}) from a file or stdin and\n' +
+        "print the ADJUSTMENT reply as JSON; exits 1 when the adjust failed or was rejected",
+    )
+    .option("-f, --file <file>", "read the param from this file (default: stdin)")
+    .action(action(runAdjust));
+
+  withConfig(servo.command("measure"))
+    .description(
+      'run a MEASURE param ({"metrics": [...], "control": {...}}) and print the MEASUREMENT reply; exits 1 on failure',
+    )
+    .option("-f, --file <file>", "read the param from this file (default: stdin)")
+    .action(action(runMeasure));
+  return servo;
+}
+
+/** oneShot builds a servo for describe/adjust/measure, which run one command and talk to no optimizer. */
+function oneShot(ctx: CommandContext, file: string): Servo {
+  const config: ServoConfig = loadServoConfig(file);
+  const parts = assembleServo(config, {
+    client: connect(ctx.global),
+    log: ctx.log,
+    servoPod: servoPodFromEnv(),
+  });
+  return new Servo({ ...parts, log: ctx.log, transport: noOptimizer, agent: `kubewise/${packageVersion()}` });
+}
+
+const noOptimizer: OptimizerTransport = {
+  target: "none",
+  send: () => Promise.reject(new ServoError("invalid-config", "a one-shot command talks to no optimizer")),
+};
+
+function readParam(file: string | undefined): unknown {
+  const text = readFileSync(file && file !== "-" ? file : 0, "utf8");
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new ServoError("invalid-message", `${file ?? "stdin"}: not JSON (${(err as Error).message})`);
+  }
+}
+
+async function runDescribe(ctx: CommandContext, flags: ConfigFlags): Promise<void> {
+  const servo = oneShot(ctx, flags.config);
+  const reply = await servo.execute(parseCommand({ cmd: "DESCRIBE", param: {} }), ctx.signal);
+  print(reply);
+}
+
+async function runAdjust(ctx: CommandContext, flags: ParamFlags): Promise<void> {
+  const command = parseCommand({ cmd: "ADJUST", param: readParam(flags.file) });
+  const servo = oneShot(ctx, flags.config);
+  print(
+    await servo.execute(command, ctx.signal, (p, m) =>
+      ctx.log.info({ progress: Math.round(p) }, m ?? "adjusting"),
+    ),
+  );
+}
+
+async function runMeasure(ctx: CommandContext, flags: ParamFlags): Promise<void> {
+  const command = parseCommand({ cmd: "MEASURE", param: readParam(flags.file) });
+  const servo = oneShot(ctx, flags.config);
+  print(
+    await servo.execute(command, ctx.signal, (p, m) =>
+      ctx.log.info({ progress: Math.round(p) }, m ?? "measuring"),
+    ),
+  );
+}
+
+function print(reply: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(reply, null, 2)}\n`);
+  if (reply.status !== undefined && reply.status !== "ok") process.exitCode = 1;
+}
+
+async function runServo(ctx: CommandContext, flags: RunFlags): Promise<void> {
+  const config = loadServoConfig(flags.config);
+  const parts = assembleServo(config, {
+    client: connect(ctx.global),
+    log: ctx.log,
+    servoPod: servoPodFromEnv(),
+  });
+  const agent = `kubewise/${packageVersion()}`;
+  const maxSleepSeconds = flags.maxSleep === undefined ? undefined : Number(flags.maxSleep);
+  if (flags.optimizer) {
+    const token = flags.tokenFile
+      ? readFileSync(flags.tokenFile, "utf8").trim()
+      : process.env.OPTUNE_AUTH_TOKEN;
+    const transport = new HttpTransport({ url: flags.optimizer, token, agent, log: ctx.log });
+    const servo = new Servo({ ...parts, transport, log: ctx.log, agent, maxSleepSeconds });
+    await servo.run(ctx.signal);
+    return;
+  }
+  if (!config.optimizer) {
+    throw new ServoError(
+      "invalid-config",
+      `${flags.config}: no --optimizer URL and no optimizer section: add an optimizer section (objective, max_trials, ...) to run the local optimizer`,
+    );
+  }
+  const optimizerConfig = optimizerConfigSchema.parse(config.optimizer);
+  const store = TrialStore.open(optimizerConfig.db);
+  try {
+    const optimizer = new LocalOptimizer({ config: optimizerConfig, store, log: ctx.log });
+    const servo = new Servo({
+      ...parts,
+      transport: new InProcessTransport(optimizer),
+      log: ctx.log,
+      agent,
+      maxSleepSeconds,
+    });
+    await servo.run(ctx.signal, (last) => last.cmd === "SLEEP" && optimizer.summary().done !== undefined);
+    const summary = optimizer.summary();
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  } finally {
+    store.close();
+  }
+}

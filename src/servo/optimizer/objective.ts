@@ -1,0 +1,201 @@
+/**
+ * The objective and constraints of a study, as CEL expressions over a trial's measured metrics
+ * and its settings, e.g. `metrics.throughput / (settings.cpu * 0.03 + settings.mem * 0.004)` and
+ * `metrics.p90 < 200.0`. Variables:
+ *
+ * - `metrics`: metric name -> number (a time series is reduced to its mean);
+ * - `settings`: setting name -> value, for names that appear in one component only;
+ * - `components`: component name -> setting name -> value, for everything.
+ *
+ * Numbers are doubles; int literals mix with them (`settings.replicas * 2`) because plain CEL
+ * would reject `double * int` and users should not have to write `2.0`.
+ */
+import { Environment, type ParseResult } from "@marcbachmann/cel-js";
+import type { SettingValues } from "../protocol.js";
+import { OptimizerError } from "./errors.js";
+
+/** Direction says whether the objective is to be made large or small. */
+export type Direction = "maximize" | "minimize";
+
+/** ConstraintSpec is one SLO: a CEL condition that a feasible trial satisfies. */
+export interface ConstraintSpec {
+  /** name labels the constraint in reports; by default the expression itself. */
+  name?: string;
+  expression: string;
+}
+
+/** ObjectiveSpec is what a study optimises. */
+export interface ObjectiveSpec {
+  objective: string;
+  direction: Direction;
+  constraints: ConstraintSpec[];
+}
+
+/** TrialData is what an expression sees of one trial. */
+export interface TrialData {
+  metrics: Record<string, number>;
+  settings: SettingValues;
+}
+
+/**
+ * Evaluation is a scored trial. `score` is the objective oriented so that larger is better; it is
+ * undefined, with `error` set, when the objective could not be computed or is not a finite number.
+ */
+export interface Evaluation {
+  objective: number | undefined;
+  score: number | undefined;
+  feasible: boolean;
+  /** violated names the constraints the trial broke (or could not be evaluated on). */
+  violated: string[];
+  error?: string;
+}
+
+/** CompiledObjective evaluates trials. */
+export interface CompiledObjective {
+  readonly spec: ObjectiveSpec;
+  evaluate(trial: TrialData): Evaluation;
+}
+
+const environment = buildEnvironment();
+
+function buildEnvironment(): Environment {
+  const env = new Environment()
+    .registerVariable("metrics", "map<string, double>")
+    .registerVariable("settings", "map<string, dyn>")
+    .registerVariable("components", "map<string, map<string, dyn>>");
+  const ops: Record<string, (a: number, b: number) => number> = {
+    "+": (a, b) => a + b,
+    "-": (a, b) => a - b,
+    "*": (a, b) => a * b,
+    "/": (a, b) => a / b,
+  };
+  for (const [op, f] of Object.entries(ops)) {
+    env.registerOperator(`double ${op} int`, (a: number, b: bigint) => f(a, Number(b)));
+    env.registerOperator(`int ${op} double`, (a: bigint, b: number) => f(Number(a), b));
+  }
+  return env;
+}
+
+function summary(err: unknown): string {
+  const e = err as { summary?: unknown } | undefined;
+  if (typeof e?.summary === "string") return e.summary;
+  return err instanceof Error ? (err.message.split("\n")[0] ?? err.message) : String(err);
+}
+
+function compile(what: string, source: string, want: "number" | "bool"): ParseResult {
+  let program: ParseResult;
+  try {
+    program = environment.parse(source);
+  } catch (err) {
+    throw new OptimizerError(
+      "invalid-expression",
+      `${what} ${JSON.stringify(source)} is not valid CEL: ${summary(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const check = program.check();
+  if (!check.valid) {
+    throw new OptimizerError(
+      "invalid-expression",
+      `${what} ${JSON.stringify(source)} does not type-check: ${summary(check.error)}`,
+    );
+  }
+  const ok = want === "bool" ? ["bool", "dyn"] : ["double", "int", "uint", "dyn"];
+  const type = check.type ?? "dyn";
+  if (!ok.includes(type)) {
+    const noun = want === "bool" ? "a condition (bool)" : "a number";
+    throw new OptimizerError(
+      "invalid-expression",
+      `${what} ${JSON.stringify(source)} must yield ${noun}, but yields ${type}`,
+    );
+  }
+  return program;
+}
+
+/**
+ * compileObjective parses and type-checks the objective and every constraint, throwing an
+ * OptimizerError (invalid-expression) that quotes the expression at fault.
+ */
+export function compileObjective(spec: ObjectiveSpec): CompiledObjective {
+  const objective = compile("objective", spec.objective, "number");
+  const constraints = spec.constraints.map((c) => ({
+    name: c.name ?? c.expression,
+    program: compile(`constraint`, c.expression, "bool"),
+    source: c.expression,
+  }));
+  return {
+    spec,
+    evaluate(trial) {
+      const context = celContext(trial);
+      const violated: string[] = [];
+      const errors: string[] = [];
+      for (const c of constraints) {
+        try {
+          if (c.program(context) !== true) violated.push(c.name);
+        } catch (err) {
+          violated.push(c.name);
+          errors.push(`constraint ${JSON.stringify(c.source)} failed: ${summary(err)}`);
+        }
+      }
+      let value: number | undefined;
+      try {
+        value = toNumber(objective(context));
+        if (value === undefined)
+          errors.push(`objective ${JSON.stringify(spec.objective)} is not a finite number`);
+      } catch (err) {
+        errors.push(`objective ${JSON.stringify(spec.objective)} failed: ${summary(err)}`);
+      }
+      const score = value === undefined ? undefined : spec.direction === "maximize" ? value : -value;
+      const out: Evaluation = {
+        objective: value,
+        score,
+        feasible: score !== undefined && violated.length === 0,
+        violated,
+      };
+      if (errors.length > 0)
+        out.error = `${errors.join("; ")} (metrics: ${Object.keys(trial.metrics).join(", ") || "none"})`;
+      return out;
+    },
+  };
+}
+
+function toNumber(v: unknown): number | undefined {
+  const n = typeof v === "bigint" ? Number(v) : typeof v === "number" ? v : NaN;
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** celContext builds the variables an expression sees; setting names shared by components are left out of `settings`. */
+export function celContext(trial: TrialData): Record<string, unknown> {
+  const settings: Record<string, number | string> = {};
+  const seen = new Map<string, number>();
+  for (const values of Object.values(trial.settings)) {
+    for (const [name, v] of Object.entries(values)) {
+      seen.set(name, (seen.get(name) ?? 0) + 1);
+      settings[name] = v;
+    }
+  }
+  for (const [name, count] of seen) if (count > 1) delete settings[name];
+  return { metrics: { ...trial.metrics }, settings, components: trial.settings };
+}
+
+/**
+ * penalisedScores ranks every trial on one scale for reports and "best so far": feasible trials
+ * keep their score; infeasible ones are placed below the worst feasible score by the spread of
+ * scores (and by their own score), so no infeasible trial outranks a feasible one; trials with no
+ * score stay undefined.
+ */
+export function penalisedScores(evaluations: readonly Evaluation[]): (number | undefined)[] {
+  const scores = evaluations.flatMap((e) => (e.score === undefined ? [] : [e.score]));
+  if (scores.length === 0) return evaluations.map(() => undefined);
+  const feasible = evaluations.flatMap((e) => (e.feasible && e.score !== undefined ? [e.score] : []));
+  const floor = feasible.length > 0 ? Math.min(...feasible) : Math.min(...scores);
+  const top = Math.max(...scores);
+  const spread = top - Math.min(...scores) || Math.abs(floor) || 1;
+  return evaluations.map((e) => {
+    if (e.score === undefined) return undefined;
+    if (e.feasible) return e.score;
+    return floor - spread - (top - e.score);
+  });
+}
