@@ -1,0 +1,132 @@
+/**
+ * Package jobs measures batch jobs on Kubernetes (seed 001, servo-k8s-multijob) and applies tuned
+ * settings to them. The watcher reports the run time and resources of every job pod that
+ * finishes (a pod whose app id, found by the OPTUNE_APP_ID path, is non-empty) as a servo
+ * MEASUREMENT to OPTUNE_URL, exactly once across restarts and endpoint outages: a durable outbox
+ * keyed by pod uid, a reporter with backoff, and a pod annotation written after each 2xx. The
+ * same runs feed the servo's `jobs` measure connector (duration statistics over a window), and
+ * a mutating admission webhook applies the servo's latest cpu/mem/env for an app id to its new
+ * job pods.
+ */
+export { JobsError, type JobsErrorReason } from "./errors.js";
+export {
+  DEFAULT_APP_ID_PATH,
+  appContainerIndex,
+  describeAppIdPathError,
+  jobAppId,
+  parseAppIdPath,
+  resolveAppId,
+  type AppIdPath,
+  type AppIdStep,
+} from "./appid.js";
+export {
+  DEFAULT_NAMESPACES,
+  DEFAULT_OPTUNE_URL,
+  DEFAULT_OUTBOX,
+  DEFAULT_WEBHOOK_LISTEN,
+  JOBS_ENV,
+  checkUrlTemplate,
+  parseNamespaces,
+  resolveWatchConfig,
+  resolveWebhookConfig,
+  type Env,
+  type JobsWatchConfig,
+  type JobsWatchFlags,
+  type JobsWebhookConfig,
+  type JobsWebhookFlags,
+  type ReportTarget,
+} from "./config.js";
+export {
+  NEVER_RAN_REASONS,
+  describeJobRun,
+  isPodFinished,
+  measurementEvent,
+  measurementParam,
+  type JobOutcome,
+  type JobRun,
+  type JobRunOptions,
+  type MeasurementEvent,
+  type MeasurementPayload,
+  type NeverRanReason,
+} from "./measurement.js";
+export {
+  Outbox,
+  type EnqueueResult,
+  type NewReport,
+  type OutboxEntry,
+  type OutboxOptions,
+  type OutboxState,
+} from "./outbox.js";
+export {
+  DEFAULT_BACKOFF,
+  Reporter,
+  backoffDelay,
+  classifyStatus,
+  defaultSleep,
+  parseRetryAfter,
+  reportUrl,
+  type BackoffPolicy,
+  type DeliveryOutcome,
+  type MarkReported,
+  type ReporterOptions,
+  type ReporterStatus,
+  type Sleep,
+} from "./reporter.js";
+export {
+  REPORTED_ANNOTATION,
+  JobPodReconciler,
+  decideReport,
+  reportedAnnotationPatch,
+  type PodDecision,
+  type ReconcileResult,
+  type SkipReason,
+} from "./reconcile.js";
+export { JobsWatch, type JobPodSource, type JobsWatchOptions, type PodListener } from "./service.js";
+export {
+  durationStats,
+  percentile,
+  sampleOf,
+  selectSamples,
+  statsMetrics,
+  type DurationStats,
+  type JobSample,
+  type StatsWindow,
+} from "./stats.js";
+export {
+  JOBS_METRICS,
+  JobsMeasureConnector,
+  type Clock,
+  type JobRunFeed,
+  type JobsMeasureOptions,
+} from "./connector.js";
+export {
+  SETTINGS_API_VERSION,
+  SETTINGS_CONFIGMAP,
+  SETTINGS_KEY,
+  SETTINGS_KIND,
+  SettingsDocument,
+  SettingsFile,
+  parseSettingsDocument,
+  renderSettingsDocument,
+  type ResourceTarget,
+  type SettingsByApp,
+  type SettingsSource,
+  type TunedSettings,
+} from "./settings.js";
+export {
+  SETTINGS_ANNOTATION,
+  admissionResponse,
+  parseAdmissionReview,
+  podPatch,
+  reviewedJobAppId,
+  type AdmissionReview,
+  type AdmissionReviewResponse,
+  type JsonPatchOperation,
+} from "./mutation.js";
+export { WebhookServer, MAX_REVIEW_BYTES, type WebhookServerOptions } from "./webhook-server.js";
+export {
+  createServingCertificate,
+  webhookDnsNames,
+  type ServingCertificate,
+  type ServingCertificateOptions,
+} from "./cert.js";

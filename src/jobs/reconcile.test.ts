@@ -1,0 +1,93 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { V1Pod } from "@kubernetes/client-node";
+import { DEFAULT_APP_ID_PATH, parseAppIdPath } from "./appid.js";
+import { Outbox } from "./outbox.js";
+import { decideReport, JobPodReconciler, REPORTED_ANNOTATION, reportedAnnotationPatch } from "./reconcile.js";
+
+const path = parseAppIdPath(DEFAULT_APP_ID_PATH);
+
+function finishedPod(): V1Pod {
+  return JSON.parse(readFileSync(new URL("./testdata/pod-succeeded.json", import.meta.url), "utf8")) as V1Pod;
+}
+
+function runningPod(): V1Pod {
+  const pod = finishedPod();
+  pod.status = { phase: "Running", containerStatuses: [] };
+  return pod;
+}
+
+function setup(): { reconciler: JobPodReconciler; outbox: Outbox; wakes: () => number } {
+  const outbox = Outbox.open(join(mkdtempSync(join(tmpdir(), "kubewise-reconcile-")), "outbox.sqlite"));
+  let wakes = 0;
+  const reconciler = new JobPodReconciler({ path, outbox, reporter: { notify: () => wakes++ } });
+  return { reconciler, outbox, wakes: () => wakes };
+}
+
+test("Verifies that only finished or deleted job pods without the reported annotation are reported", () => {
+  assert.equal(decideReport(finishedPod(), { path, deleted: false }).action, "report");
+  assert.deepEqual(decideReport(runningPod(), { path, deleted: false }), {
+    action: "skip",
+    reason: "not-finished",
+  });
+  assert.equal(decideReport(runningPod(), { path, deleted: true }).action, "report");
+
+  const notJob = finishedPod();
+  notJob.spec?.containers[0]?.env?.splice(0);
+  assert.deepEqual(decideReport(notJob, { path, deleted: false }), { action: "skip", reason: "not-a-job" });
+
+  const reported = finishedPod();
+  reported.metadata = {
+    ...reported.metadata,
+    annotations: { [REPORTED_ANNOTATION]: "2024-05-01T10:03:00Z" },
+  };
+  assert.deepEqual(decideReport(reported, { path, deleted: true }), {
+    action: "skip",
+    reason: "already-reported",
+  });
+
+  const noUid = finishedPod();
+  delete noUid.metadata?.uid;
+  assert.deepEqual(decideReport(noUid, { path, deleted: false }), { action: "skip", reason: "no-uid" });
+});
+
+test("Verifies that the report carries the pod's identity and its measurement", () => {
+  const decision = decideReport(finishedPod(), { path, deleted: false });
+  assert.equal(decision.action, "report");
+  assert.ok(decision.action === "report");
+  assert.equal(decision.report.uid, "5f0c8a5e-3d7a-4c1e-9a51-0c1d2e3f4a5b");
+  assert.equal(decision.report.appId, "render-video");
+  assert.equal(decision.report.namespace, "batch");
+  assert.equal(decision.report.pod, "render-7x2kq");
+  assert.equal(decision.report.param.metrics?.duration?.value, 160);
+  assert.equal(decision.report.param.idempotency_key, decision.report.uid);
+});
+
+test("Verifies that a pod seen again (update, delete, relist, restart) is queued once", () => {
+  const { reconciler, outbox, wakes } = setup();
+  try {
+    assert.equal(reconciler.reconcile(runningPod()), "skipped:not-finished");
+    assert.equal(reconciler.reconcile(finishedPod()), "enqueued");
+    assert.equal(wakes(), 1);
+    assert.equal(reconciler.reconcile(finishedPod()), "known:pending");
+    assert.equal(reconciler.reconcile(finishedPod(), true), "known:pending");
+    outbox.markDelivered("5f0c8a5e-3d7a-4c1e-9a51-0c1d2e3f4a5b");
+    assert.equal(reconciler.reconcile(finishedPod()), "known:delivered");
+    assert.equal(wakes(), 2, "a delivered but unmarked report wakes the reporter to retry the mark");
+    outbox.markMarked("5f0c8a5e-3d7a-4c1e-9a51-0c1d2e3f4a5b");
+    assert.equal(reconciler.reconcile(finishedPod()), "known:delivered");
+    assert.equal(wakes(), 2);
+    assert.equal(outbox.counts().pending + outbox.counts().delivered, 1);
+  } finally {
+    outbox.close();
+  }
+});
+
+test("Verifies that the reported-annotation patch carries the uid as a precondition", () => {
+  assert.deepEqual(reportedAnnotationPatch("u-1", Date.parse("2024-05-01T10:03:00Z")), {
+    metadata: { uid: "u-1", annotations: { [REPORTED_ANNOTATION]: "2024-05-01T10:03:00.000Z" } },
+  });
+});
