@@ -7,6 +7,8 @@ import { Command } from "commander";
 import { packageVersion } from "./common.js";
 import { clusterCommand } from "./cluster.js";
 import { servoCommand } from "./servo.js";
+import { demoCommand } from "./demo.js";
+import { optimizerCommand } from "./optimizer.js";
 import { swarmCommand } from "./swarm.js";
 import { agentCommand } from "./agent.js";
 import { jobsCommand } from "./jobs.js";
@@ -31,8 +33,10 @@ export function program(): Command {
     .option("--context <name>", "kubeconfig context to use (default: the current context)")
     .showHelpAfterError("(run with --help for usage)")
     .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
+  root.addCommand(demoCommand());
   root.addCommand(clusterCommand());
   root.addCommand(servoCommand());
+  root.addCommand(optimizerCommand());
   root.addCommand(swarmCommand());
   root.addCommand(agentCommand());
   root.addCommand(jobsCommand());

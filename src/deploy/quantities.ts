@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseCpu, parseMemory } from "../kube/index.js";
+import { parseCpu, parseMemory } from "../kube/quantity.js";
 
 /**
  * Resource amounts in a service spec take two forms: Opta's plain numbers (cpu in millicores,

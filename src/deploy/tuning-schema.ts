@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseCpu, parseMemoryGiB } from "../kube/index.js";
+import { parseCpu, parseMemoryGiB } from "../kube/quantity.js";
 import { amount } from "./quantities.js";
 import { byKind } from "./by-kind.js";
 

@@ -9,7 +9,7 @@
  * left out rather than made up, and an annotation says why.
  */
 import type { V1Container, V1ContainerStatus, V1Pod, V1ResourceRequirements } from "@kubernetes/client-node";
-import { parseCpu, parseMemoryGiB } from "../kube/index.js";
+import { parseCpu, parseMemoryGiB } from "../kube/quantity.js";
 import { eventRequest, type ScalarMetric } from "../servo/index.js";
 
 /** JobOutcome says whether the app container ran to the end: `ran`, or never ran (or never finished). */

@@ -15,7 +15,7 @@
  * - the pod annotation SETTINGS_ANNOTATION records what was applied.
  */
 import { z } from "zod";
-import { formatCpu, formatMemoryGiB, parseCpu, parseMemory } from "../kube/index.js";
+import { formatCpu, formatMemoryGiB, parseCpu, parseMemory } from "../kube/quantity.js";
 import { appContainerIndex, jobAppId, type AppIdPath } from "./appid.js";
 import type { ResourceTarget, TunedSettings } from "./settings.js";
 

@@ -61,3 +61,18 @@ export {
   type RolloutState,
 } from "./pods.js";
 export type * from "@kubernetes/client-node";
+// Pure code that needs only quantities may import "../kube/quantity.js" directly: it does not load
+// the API client, which takes seconds to import.
+export {
+  LeaderElector,
+  decideLease,
+  kubeLeaseStore,
+  leaseRecordOf,
+  releasedRecord,
+  type LeaderElectorOptions,
+  type LeaseDecision,
+  type LeaseDecisionInput,
+  type LeaseRecord,
+  type LeaseStore,
+} from "./lease.js";
+export { replaceStatus, type StatusTarget } from "./status.js";

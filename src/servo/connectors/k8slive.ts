@@ -120,7 +120,9 @@ export class TuningPod implements AdjustConnector {
     const settings: Record<string, Setting> = {
       cpu: rangeSetting(this.tuning.cpu, readResource(container, "cpu", selectors.cpu), "cores"),
       mem: rangeSetting(this.tuning.mem, readResource(container, "mem", selectors.mem), "GiB"),
-      replicas: rangeSetting(this.tuning.replicas, pod ? 1 : 0),
+      // Pinned, as servox reports it: an optimizer tunes the pod's settings, not whether it exists;
+      // an adjust that leaves replicas out means 1 (create or replace the pod).
+      replicas: rangeSetting(this.tuning.replicas, pod ? 1 : 0, undefined, true),
     };
     for (const [name, setting] of Object.entries(this.main.component.env)) {
       settings[name] = envDescription(setting, envValue(container, name, setting));

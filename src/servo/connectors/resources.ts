@@ -3,14 +3,9 @@
  * selector says, build the resource and env changes for an adjustment, and check requested values
  * against a setting's grid. No I/O here.
  */
-import {
-  formatCpu,
-  formatMemoryGiB,
-  parseCpu,
-  parseMemoryGiB,
-  type V1Container,
-  type V1EnvVar,
-} from "../../kube/index.js";
+import type { V1Container, V1EnvVar } from "../../kube/index.js";
+// Pure quantity helpers come straight from their file, so pure code need not load the API client.
+import { formatCpu, formatMemoryGiB, parseCpu, parseMemoryGiB } from "../../kube/quantity.js";
 import type { EnvSetting, RangeSpec, Selector } from "../config.js";
 import { ServoError, type Setting } from "../protocol.js";
 

@@ -1,0 +1,188 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Servo } from "./runner.js";
+import { HttpTransport } from "./transport.js";
+import { ServoError, type AdjustParam, type MeasureParam } from "./protocol.js";
+import type { AdjustConnector, MeasureConnector, Measurement, ProgressCallback } from "./connectors/types.js";
+
+interface Posted {
+  event: string;
+  param: Record<string, unknown> | null;
+  auth: string | undefined;
+}
+
+/** scriptedOptimizer answers WHATS_NEXT from a list and records every event, over real HTTP. */
+async function scriptedOptimizer(
+  commands: unknown[],
+  onProgress: (p: Posted) => unknown = () => ({ status: "ok" }),
+  failFirst = 0,
+): Promise<{ url: string; posted: Posted[]; server: Server }> {
+  const posted: Posted[] = [];
+  let failures = failFirst;
+  const server = createServer((req: IncomingMessage, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      if (failures-- > 0) {
+        res.writeHead(503).end("busy");
+        return;
+      }
+      const msg = JSON.parse(body) as { event: string; param: Record<string, unknown> | null };
+      const entry = { ...msg, auth: req.headers.authorization };
+      posted.push(entry);
+      let reply: unknown = { status: "ok" };
+      if (msg.event === "WHATS_NEXT") reply = commands.shift() ?? { cmd: "SLEEP", param: { duration: 3600 } };
+      else if (msg.param && "progress" in msg.param) reply = onProgress(entry);
+      res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(reply));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/accounts/acme/applications/web/servo`, posted, server };
+}
+
+class MemoryApp implements AdjustConnector {
+  readonly name = "memory";
+  cpu = 1;
+  adjusted: AdjustParam[] = [];
+  describe() {
+    return Promise.resolve({
+      web: {
+        settings: {
+          cpu: { type: "range" as const, min: 0.5, max: 2, step: 0.5, pinned: false, value: this.cpu },
+        },
+      },
+    });
+  }
+  adjust(param: AdjustParam, progress: ProgressCallback) {
+    this.adjusted.push(param);
+    progress(50, "half way");
+    this.cpu = Number(param.state.application.components.web?.settings.cpu?.value);
+    return Promise.resolve({ adjusted: true, reason: "success" });
+  }
+}
+
+class SlowMeasure implements MeasureConnector {
+  readonly name = "slow";
+  describeMetrics() {
+    return { rps: { unit: "rps" } };
+  }
+  async measure(
+    _param: MeasureParam,
+    progress: ProgressCallback,
+    signal?: AbortSignal,
+  ): Promise<Measurement> {
+    for (let i = 0; i < 50; i++) {
+      if (signal?.aborted)
+        throw new ServoError("cancelled", "measurement was cancelled", { status: "cancelled" });
+      progress(i * 2, `measuring ${i}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return { metrics: { rps: { value: 42, unit: "rps" } }, annotations: { note: "x" } };
+  }
+}
+
+test("Verifies the servo loop: HELLO, each command answered with its event, bearer token sent, GOODBYE at the end", async (t) => {
+  const opt = await scriptedOptimizer(
+    [
+      { cmd: "DESCRIBE", cmd_uid: "u1", param: {} },
+      {
+        cmd: "ADJUST",
+        cmd_uid: "u2",
+        param: {
+          state: { application: { components: { web: { settings: { cpu: { value: 1.5 } } } } } },
+          control: {},
+        },
+      },
+      { cmd: "MEASURE", cmd_uid: "u3", param: { metrics: ["rps"], control: { duration: 1 } } },
+      { cmd: "SLEEP", param: { duration: 0 } },
+    ],
+    () => ({ status: "ok" }),
+    2,
+  );
+  t.after(() => opt.server.close());
+  const app = new MemoryApp();
+  const transport = new HttpTransport({ url: opt.url, token: "s3cret", initialBackoffMs: 10 });
+  const servo = new Servo({
+    transport,
+    adjusters: [app],
+    measurer: new SlowMeasure(),
+    progressIntervalMs: 0,
+  });
+  const summary = await servo.run(new AbortController().signal, (c) => c.cmd === "SLEEP");
+  assert.equal(summary.commands, 4);
+  const events = opt.posted.filter((p) => !(p.param && "progress" in p.param)).map((p) => p.event);
+  assert.deepEqual(events, [
+    "HELLO",
+    "WHATS_NEXT",
+    "DESCRIPTION",
+    "WHATS_NEXT",
+    "ADJUSTMENT",
+    "WHATS_NEXT",
+    "MEASUREMENT",
+    "WHATS_NEXT",
+    "GOODBYE",
+  ]);
+  assert.ok(opt.posted.every((p) => p.auth === "Bearer s3cret"));
+  const description = opt.posted.find((p) => p.event === "DESCRIPTION")?.param as Record<string, unknown>;
+  assert.equal(description.cmd_uid, "u1");
+  assert.deepEqual((description.descriptor as { measurement: unknown }).measurement, {
+    metrics: { rps: { unit: "rps" } },
+  });
+  const adjustment = opt.posted.find((p) => p.event === "ADJUSTMENT" && p.param && !("progress" in p.param))
+    ?.param as Record<string, unknown>;
+  assert.deepEqual([adjustment.status, adjustment.reason, adjustment.cmd_uid], ["ok", "success", "u2"]);
+  assert.equal(app.cpu, 1.5);
+  const measurement = opt.posted.find((p) => p.event === "MEASUREMENT" && p.param && !("progress" in p.param))
+    ?.param as Record<string, unknown>;
+  assert.deepEqual(measurement.metrics, { rps: { value: 42, unit: "rps" } });
+  assert.ok(
+    opt.posted.some(
+      (p) => p.event === "MEASUREMENT" && p.param && "progress" in p.param && p.param.cmd_uid === "u3",
+    ),
+    "progress was posted while measuring",
+  );
+});
+
+test("Verifies that an optimizer reply of cancel to a progress report cancels the running command", async (t) => {
+  const opt = await scriptedOptimizer(
+    [{ cmd: "MEASURE", cmd_uid: "m1", param: { metrics: ["rps"], control: { duration: 1 } } }],
+    () => ({ status: "cancel", reason: "operator asked" }),
+  );
+  t.after(() => opt.server.close());
+  const servo = new Servo({
+    transport: new HttpTransport({ url: opt.url }),
+    adjusters: [new MemoryApp()],
+    measurer: new SlowMeasure(),
+    progressIntervalMs: 0,
+  });
+  await servo.run(new AbortController().signal, (c) => c.cmd === "MEASURE");
+  const reply = opt.posted.find(
+    (p) => p.event === "MEASUREMENT" && p.param && !("progress" in p.param),
+  )?.param;
+  assert.equal(reply?.status, "cancelled");
+  assert.equal(reply?.cmd_uid, "m1");
+});
+
+test("Verifies that stopping the servo sends GOODBYE with the reason and a 4xx is fatal", async (t) => {
+  const opt = await scriptedOptimizer([{ cmd: "SLEEP", param: { duration: 3600 } }]);
+  t.after(() => opt.server.close());
+  const stop = new AbortController();
+  const servo = new Servo({ transport: new HttpTransport({ url: opt.url }), adjusters: [new MemoryApp()] });
+  const running = servo.run(stop.signal);
+  while (!opt.posted.some((p) => p.event === "WHATS_NEXT")) await new Promise((r) => setTimeout(r, 10));
+  stop.abort(new Error("SIGTERM"));
+  await running;
+  assert.deepEqual(opt.posted.at(-1), { event: "GOODBYE", param: { reason: "SIGTERM" }, auth: undefined });
+
+  const refusing = createServer((_req, res) => res.writeHead(401).end("bad token"));
+  await new Promise<void>((r) => refusing.listen(0, "127.0.0.1", r));
+  t.after(() => refusing.close());
+  const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/servo`;
+  await assert.rejects(
+    new HttpTransport({ url, initialBackoffMs: 1 }).send("HELLO", {}),
+    /refused HELLO with HTTP 401: bad token/,
+  );
+});
