@@ -14,8 +14,14 @@ import { AgentRunner } from "./runner.js";
  * reader, pod source, metrics and their HTTP server, allocator, and the loop.
  */
 
+/**
+ * StoppablePodSource is a pod source that may hold connections (the API-server source's
+ * watches); NodeAgent.stop() stops it.
+ */
+export type StoppablePodSource = PodSource & { stop?(): Promise<void> };
+
 /** ApiServerPodSourceFactory builds the API-server pod source for a node (it lives on src/kube). */
-export type ApiServerPodSourceFactory = (nodeName: string, config: AgentConfig) => PodSource;
+export type ApiServerPodSourceFactory = (nodeName: string, config: AgentConfig) => StoppablePodSource;
 
 /** NodeAgentOptions are the command-line choices that override agent.yaml. */
 export interface NodeAgentOptions {
@@ -38,7 +44,7 @@ export class NodeAgent {
   readonly layout: CgroupLayout;
   readonly runner: AgentRunner;
   readonly metrics: TaskMetrics;
-  readonly source: PodSource;
+  readonly source: StoppablePodSource;
   private readonly server: MetricsServer | undefined;
   private readonly log: Logger;
 
@@ -103,9 +109,10 @@ export class NodeAgent {
     return address;
   }
 
-  /** stop ends the loop after its current iteration and closes the server. */
+  /** stop ends the loop after its current iteration, stops the pod source and closes the server. */
   async stop(): Promise<void> {
     await this.runner.stop();
+    await this.source.stop?.();
     await this.server?.stop();
     this.log.info("agent stopped");
   }
@@ -129,7 +136,11 @@ export class NodeAgent {
   }
 }
 
-function podSourceFor(kind: "apiserver" | "kubelet", nodeName: string, options: NodeAgentOptions): PodSource {
+function podSourceFor(
+  kind: "apiserver" | "kubelet",
+  nodeName: string,
+  options: NodeAgentOptions,
+): StoppablePodSource {
   const { config } = options;
   if (kind === "kubelet") {
     return new KubeletPodSource({
@@ -151,7 +162,7 @@ function podSourceFor(kind: "apiserver" | "kubelet", nodeName: string, options: 
   if (!options.apiServerSource) {
     throw new AgentError(
       "unsupported",
-      "the apiserver pod source is not available in this build yet; use --pod-source kubelet (pod_source: kubelet)",
+      "the apiserver pod source needs a Kubernetes client, and none was given; use --pod-source kubelet (pod_source: kubelet)",
     );
   }
   return options.apiServerSource(nodeName, config);

@@ -5,7 +5,13 @@
  * file, and can apply cpu quota, shares and cpuset allocations, re-applied every iteration
  * because the kubelet resets pod cgroups. Only the API-server pod source needs src/kube.
  */
-export { NodeAgent, type NodeAgentOptions, type ApiServerPodSourceFactory } from "./agent.js";
+export {
+  NodeAgent,
+  type NodeAgentOptions,
+  type ApiServerPodSourceFactory,
+  type StoppablePodSource,
+} from "./agent.js";
+export { ApiServerPodSource, apiServerPodSources, type ApiServerSourceOptions } from "./apiserver-source.js";
 export { AgentError, type AgentReason } from "./errors.js";
 export { agentConfigSchema, loadAgentConfig, parseAgentConfig, type AgentConfig } from "./config.js";
 export {

@@ -2,8 +2,14 @@
  * `kubewise agent run`: the node agent, one per node (the DaemonSet in manifests/agent runs it).
  */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { loadAgentConfig, NodeAgent, parseAgentConfig, parseListen } from "../agent/index.js";
-import { action, type CommandContext } from "./common.js";
+import {
+  apiServerPodSources,
+  loadAgentConfig,
+  NodeAgent,
+  parseAgentConfig,
+  parseListen,
+} from "../agent/index.js";
+import { action, connect, type CommandContext } from "./common.js";
 
 /** AgentRunFlags are the flags of `kubewise agent run`; each overrides its agent.yaml field. */
 interface AgentRunFlags {
@@ -67,11 +73,17 @@ async function runAgent(ctx: CommandContext, flags: AgentRunFlags): Promise<void
     cgroupRoot: flags.cgroupRoot,
     listen: flags.once ? "" : flags.listen,
     podSource: flags.podSource,
+    apiServerSource: apiServerPodSources(() => connect(ctx.global), ctx.log),
   });
   if (flags.once) {
-    const report = await node.runner.runOnce();
-    process.stdout.write(await node.metrics.exposition());
-    if (report.error) throw report.error;
+    try {
+      const report = await node.runner.runOnce();
+      process.stdout.write(await node.metrics.exposition());
+      if (report.error) throw report.error;
+    } finally {
+      // The API-server source holds watches that would keep the process alive.
+      await node.source.stop?.();
+    }
     return;
   }
   await node.start();
