@@ -3,6 +3,7 @@
  * component, the k8slive connector when there is a k8slive section, the configured measure
  * connector, and a transport — HTTP to a remote optimizer, or the local optimizer in-process.
  */
+import { WatchedJobsMeasure } from "../jobs/index.js";
 import type { KubeClient } from "../kube/index.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
@@ -21,7 +22,7 @@ export interface AssembleOptions {
   clock?: Clock;
   /** servoPod is where the servo runs in the cluster (from POD_NAME / POD_NAMESPACE). */
   servoPod?: { name: string; namespace: string };
-  /** measurer replaces the configured measure connector (the jobs connector is built by src/jobs). */
+  /** measurer replaces the configured measure connector. */
   measurer?: MeasureConnector;
 }
 
@@ -66,10 +67,12 @@ function buildMeasurer(
         clock: options.clock,
       });
     case "jobs":
-      throw new ServoError(
-        "invalid-config",
-        "the jobs measure connector must be built by `kubewise jobs` (it is not wired into this command yet)",
-      );
+      return new WatchedJobsMeasure(measure.options, {
+        client: options.client,
+        namespace: main.namespace,
+        log: options.log,
+        clock: options.clock,
+      });
   }
 }
 

@@ -193,3 +193,37 @@ void test("Verifies that a study whose objective cannot be evaluated stops with 
     /objective could not be evaluated on the last 3 trials: objective "metrics.throughput" failed/,
   );
 });
+
+void test("Verifies that a setting described without a value is adjusted before the baseline is measured", async () => {
+  const store = TrialStore.open(":memory:");
+  const optimizer = new LocalOptimizer({
+    config: config({ max_trials: 1, apply_best: false }),
+    store,
+    now: FIXED_NOW,
+  });
+  const unset: SimulatedApp = {
+    ...app,
+    descriptor: {
+      ...app.descriptor,
+      application: {
+        components: {
+          web: {
+            settings: {
+              cpu: { type: "range", unit: "cores", min: 0.5, max: 3, step: 0.5, pinned: false, value: null },
+              mem: { type: "range", unit: "GiB", min: 0.5, max: 2, step: 0.5, pinned: false, value: 1 },
+            },
+          },
+        },
+      },
+    },
+  };
+  const log = await simulateServo((e, p) => optimizer.post(e, p), unset);
+  assert.deepEqual(
+    log.commands.map((c) => c.cmd),
+    ["DESCRIBE", "ADJUST", "MEASURE", "SLEEP"],
+  );
+  const adjust = log.commands[1];
+  assert.ok(adjust?.cmd === "ADJUST");
+  assert.deepEqual(adjust.param.state.application.components.web?.settings.cpu, { value: 1.5 });
+  assert.deepEqual(store.trials("web")[0]?.values, { web: { cpu: 1.5, mem: 1 } });
+});

@@ -341,11 +341,7 @@ export class LocalOptimizer {
     }
     this.describeFailures = 0;
     this.space = spaceFromDescriptor(descriptor);
-    this.current = toSettingValues(
-      this.space,
-      this.space.dimensions.map((d) => d.baseline),
-      true,
-    );
+    this.current = describedValues(descriptor);
     this.metricsWanted = this.wantedMetrics(descriptor);
     this.store.saveDescriptor(this.config.study, descriptor);
     // A candidate proposed for another space (settings added or removed) is dropped.
@@ -436,4 +432,19 @@ export class LocalOptimizer {
       "trial finished",
     );
   }
+}
+
+/**
+ * describedValues are the settings a descriptor reports. A setting with no value (a container
+ * without resources) is left out, so the baseline trial adjusts it instead of assuming it.
+ */
+function describedValues(descriptor: Descriptor): SettingValues {
+  const out: SettingValues = {};
+  for (const [component, c] of Object.entries(descriptor.application.components)) {
+    for (const [name, setting] of Object.entries(c.settings)) {
+      if (setting.value !== null && setting.value !== undefined)
+        (out[component] ??= {})[name] = setting.value;
+    }
+  }
+  return out;
 }

@@ -70,14 +70,19 @@ export function suggest(
     return point ? { point, source: "initial" } : exhaustiveFallback(space, tried);
   }
   const acquisition = buildAcquisition(space, observations);
-  const point = maximise(space, observations, tried, acquisition, rng, options.randomCandidates ?? 1000);
+  const point = maximise(space, observations, {
+    tried,
+    acquisition,
+    rng,
+    randomCandidates: options.randomCandidates ?? 1000,
+  });
   return point ? { point, source: "model" } : exhaustiveFallback(space, tried);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-/** encode maps a point to model coordinates: grid values to [0, 1], enums to their index. */
+/** encoder maps points to model coordinates: grid values to [0, 1], enums to their index. */
 function encoder(space: SearchSpace): { encode: (p: Point) => number[]; categorical: boolean[] } {
   const dims = freeDimensions(space).map((i) => [i, space.dimensions[i] as Dimension] as const);
   return {
@@ -237,12 +242,6 @@ function buildAcquisition(space: SearchSpace, observations: readonly Observation
  * one huge ratio does not flatten the rest of the surface.
  */
 export function warp(scores: readonly number[]): number[] {
-  const mode = process.env.KW_WARP ?? "copula";
-  if (mode === "none") return [...scores];
-  if (mode === "log") {
-    const m = Math.min(...scores);
-    return scores.map((s) => Math.log(s - m + 1e-9 + (Math.max(...scores) - m) * 0.05));
-  }
   const n = scores.length;
   return scores.map((s) => {
     let below = 0;
@@ -303,11 +302,9 @@ export function expectedImprovement(mean: number, sd: number, best: number): num
 function maximise(
   space: SearchSpace,
   observations: readonly Observation[],
-  tried: Set<string>,
-  acquisition: Acquisition,
-  rng: Rng,
-  randomCandidates: number,
+  search: { tried: Set<string>; acquisition: Acquisition; rng: Rng; randomCandidates: number },
 ): Point | undefined {
+  const { tried, acquisition, rng, randomCandidates } = search;
   const pool = new Map<string, Point>();
   const add = (p: Point): void => {
     const k = pointKey(p);

@@ -85,11 +85,15 @@ export class TrialStore {
     this.db = db;
   }
 
-  /** open opens (creating if needed) the database at `path`, and its folder. */
-  static open(path: string): TrialStore {
+  /**
+   * open opens the database at `path`, creating it and its folder unless `mustExist` (readers
+   * such as reports should not leave an empty database behind a typo).
+   */
+  static open(path: string, options: { mustExist?: boolean } = {}): TrialStore {
     try {
-      if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-      const db = new Database(path);
+      const mustExist = options.mustExist === true;
+      if (path !== ":memory:" && !mustExist) mkdirSync(dirname(path), { recursive: true });
+      const db = new Database(path, { fileMustExist: mustExist });
       // WAL lets `optimizer report` read while `optimizer serve` writes.
       if (path !== ":memory:") db.pragma("journal_mode = WAL");
       db.pragma("foreign_keys = ON");

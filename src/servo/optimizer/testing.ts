@@ -12,6 +12,7 @@ import {
   type Command,
   type DescriptorOut,
   type ServoEvent,
+  type Setting,
   type SettingValues,
 } from "../protocol.js";
 
@@ -42,7 +43,8 @@ function currentDescriptor(app: SimulatedApp, values: SettingValues): Descriptor
         settings: Object.fromEntries(
           Object.entries(c.settings).map(([s, setting]) => [
             s,
-            { ...setting, value: values[name]?.[s] ?? setting.value },
+            // The app only ever holds values the optimizer sent for that setting's kind.
+            { ...setting, value: values[name]?.[s] ?? setting.value } as Setting,
           ]),
         ),
       },
