@@ -20,6 +20,8 @@ import {
   optimizerConfigSchema,
 } from "../servo/index.js";
 import { writeReport } from "../servo/optimizer/index.js";
+import { createLogger } from "../log.js";
+import type { OptimizerTransport } from "../servo/index.js";
 import { action, parseIntFlag, type CommandContext } from "./common.js";
 
 interface DemoFlags {
@@ -38,7 +40,7 @@ export function demoCommand(): Command {
         "optimizer, measuring a SIMULATED workload; prints the best settings and writes an HTML report.\n" +
         "The configuration it runs is examples/servo/demo.yaml.",
     )
-    .option("--trials <n>", "trials to run, the baseline included", parseIntFlag("trials", 2), 12)
+    .option("--trials <n>", "trials to run, the baseline included", parseIntFlag("trials", 2), 16)
     .option("--dir <dir>", "local cluster folder", DEFAULT_CLUSTER_DIR)
     .option("--report-dir <dir>", "where to write the report", ".kubewise/demo/report")
     .option("--resume", "continue the previous demo study instead of starting a new one", false)
@@ -98,14 +100,12 @@ async function runDemo(ctx: CommandContext, flags: DemoFlags): Promise<void> {
   const store = TrialStore.open(optimizerConfig.db);
   let summary;
   try {
-    const optimizer = new LocalOptimizer({ config: optimizerConfig, store, log: ctx.log });
-    const parts = assembleServo(config, { client, log: ctx.log });
-    const servo = new Servo({
-      ...parts,
-      transport: new InProcessTransport(optimizer),
-      log: ctx.log,
-      maxSleepSeconds: 0,
-    });
+    // The demo shows one line per trial; the servo's and optimizer's own logs come with --verbose.
+    const log = ctx.global.verbose ? ctx.log : createLogger({ level: "warn" });
+    const optimizer = new LocalOptimizer({ config: optimizerConfig, store, log });
+    const parts = assembleServo(config, { client, log });
+    const transport = narrated(new InProcessTransport(optimizer), "opsani-tuning");
+    const servo = new Servo({ ...parts, transport, log, maxSleepSeconds: 0 });
     process.stderr.write(`tuning the tuning pod for ${flags.trials} trials (config: ${file})\n`);
     await servo.run(ctx.signal, (last) => last.cmd === "SLEEP" && optimizer.summary().done !== undefined);
     summary = optimizer.summary();
@@ -122,7 +122,12 @@ async function runDemo(ctx: CommandContext, flags: DemoFlags): Promise<void> {
     "",
     `study "${summary.study}": ${summary.trials} trials, ${summary.done ?? "stopped"} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
     best
-      ? `best: trial ${best.number}, objective ${best.objective.toFixed(4)} — ${JSON.stringify(best.values["opsani-tuning"] ?? best.values)}`
+      ? `best: trial ${best.number}, objective ${best.objective.toFixed(4)}: ${Object.entries(
+          best.values["opsani-tuning"] ?? {},
+        )
+          .filter(([k]) => k !== "replicas")
+          .map(([k, v]) => `${k}=${String(v)}`)
+          .join(" ")}`
       : "best: no feasible trial",
     `report: ${report.html}`,
     `        ${report.json}`,
@@ -130,4 +135,53 @@ async function runDemo(ctx: CommandContext, flags: DemoFlags): Promise<void> {
     "",
   ];
   process.stdout.write(lines.join("\n"));
+}
+
+/**
+ * narrated wraps a transport to print one line per measured trial: the tuning component's
+ * settings (from the last ADJUST, or the DESCRIPTION for the baseline) and the metrics measured.
+ */
+function narrated(inner: OptimizerTransport, component: string): OptimizerTransport {
+  let settings: Record<string, unknown> = {};
+  let trial = 0;
+  const settingsOf = (components: unknown): Record<string, unknown> => {
+    const c = (
+      components as Record<string, { settings?: Record<string, { value?: unknown; pinned?: boolean }> }>
+    )[component];
+    return Object.fromEntries(
+      Object.entries(c?.settings ?? {})
+        .filter(([, v]) => v.pinned !== true)
+        .map(([k, v]) => [k, v.value]),
+    );
+  };
+  return {
+    target: inner.target,
+    async send(event, param, options) {
+      const reply = await inner.send(event, param, options);
+      const p = (param ?? {}) as Record<string, unknown>;
+      if ("progress" in p) return reply;
+      if (event === "DESCRIPTION" && trial === 0) {
+        settings = settingsOf(
+          (p.descriptor as { application?: { components?: unknown } })?.application?.components,
+        );
+      } else if (event === "ADJUSTMENT" && p.status === "ok") {
+        settings = settingsOf(
+          (p.state as { application?: { components?: unknown } })?.application?.components,
+        );
+      } else if (event === "MEASUREMENT" && p.status === "ok") {
+        const metrics = p.metrics as Record<string, { value?: number; unit?: string }>;
+        const shown = Object.entries(metrics)
+          .map(([k, m]) => `${k} ${m.value?.toFixed(1)}${m.unit ?? ""}`)
+          .join(", ");
+        const what = Object.entries(settings)
+          .map(([k, v]) => `${k}=${String(v)}`)
+          .join(" ");
+        process.stderr.write(
+          `trial ${String(trial).padStart(2)}${trial === 0 ? " (baseline)" : ""}: ${what} -> ${shown}\n`,
+        );
+        trial++;
+      }
+      return reply;
+    },
+  };
 }

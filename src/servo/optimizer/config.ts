@@ -49,6 +49,8 @@ export const optimizerConfigSchema = z.strictObject({
       min_improvement: z.number().min(0).default(0.01),
     })
     .default({ patience: 15, min_improvement: 0.01 }),
+  /** tune lists the components whose settings are searched; others are held as they are. Empty means all. */
+  tune: z.array(z.string().min(1)).default([]),
   /** seed makes the search reproducible. --seed. @default 1 */
   seed: z.number().int().min(0).default(1),
   /** metrics to ask MEASURE for; empty means every metric the servo describes. */

@@ -340,7 +340,12 @@ export class LocalOptimizer {
       return optimizerReply("ok");
     }
     this.describeFailures = 0;
-    this.space = spaceFromDescriptor(descriptor);
+    this.space = spaceFromDescriptor(descriptor, this.config.tune);
+    const unknown = this.config.tune.filter((c) => !(c in descriptor.application.components));
+    if (unknown.length > 0) {
+      const known = Object.keys(descriptor.application.components).join(", ");
+      this.log.warn({ unknown, known }, "optimizer.tune names components the servo does not describe");
+    }
     this.current = describedValues(descriptor);
     this.metricsWanted = this.wantedMetrics(descriptor);
     this.store.saveDescriptor(this.config.study, descriptor);

@@ -48,21 +48,27 @@ export type Point = (number | string)[];
 /** CONTINUOUS_LEVELS is how many grid values a range without a step gets. */
 export const CONTINUOUS_LEVELS = 65;
 
-/** spaceFromDescriptor builds the search space of a descriptor's application settings. */
-export function spaceFromDescriptor(descriptor: Descriptor): SearchSpace {
+/**
+ * spaceFromDescriptor builds the search space of a descriptor's application settings. When `tune`
+ * lists components, only their settings are searched; every other component is held at its
+ * current values, as if pinned (the tuning pod is tuned while the main Deployment stays put).
+ */
+export function spaceFromDescriptor(descriptor: Descriptor, tune: readonly string[] = []): SearchSpace {
   const dimensions: Dimension[] = [];
   for (const [component, c] of Object.entries(descriptor.application.components)) {
+    const held = tune.length > 0 && !tune.includes(component);
     for (const [setting, s] of Object.entries(c.settings)) {
       const base = s.unit === undefined ? { component, setting } : { component, setting, unit: s.unit };
       if (s.type === "enum") {
         const current = s.value ?? s.values[0] ?? "";
-        if (s.pinned || s.values.length < 2) dimensions.push({ ...base, kind: "pinned", baseline: current });
+        if (held || s.pinned || s.values.length < 2)
+          dimensions.push({ ...base, kind: "pinned", baseline: current });
         else dimensions.push({ ...base, kind: "enum", values: [...s.values], baseline: current });
         continue;
       }
       const grid = gridOf(s.min, s.max, s.step);
       const current = s.value ?? gridValue(grid, Math.floor((grid.count - 1) / 2));
-      if (s.pinned || grid.count < 2) dimensions.push({ ...base, kind: "pinned", baseline: current });
+      if (held || s.pinned || grid.count < 2) dimensions.push({ ...base, kind: "pinned", baseline: current });
       else dimensions.push({ ...base, kind: "grid", ...grid, baseline: current });
     }
   }
