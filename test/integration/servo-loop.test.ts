@@ -1,0 +1,188 @@
+/**
+ * The servo end to end on the embedded cluster: the servo loop over HTTP against the local
+ * optimizer's server, and the one-shot CLI commands (JSON out, exit codes, config errors).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse, stringify } from "yaml";
+import { readFileSync } from "node:fs";
+import { applyObject, waitForRollout, type V1Deployment } from "../../src/kube/index.js";
+import {
+  HttpTransport,
+  LocalOptimizer,
+  Servo,
+  TrialStore,
+  assembleServo,
+  optimizerConfigSchema,
+  parseServoConfig,
+} from "../../src/servo/index.js";
+import { startOptimizerServer } from "../../src/servo/optimizer/index.js";
+import { testCluster, testNamespace } from "./support/cluster.js";
+
+async function demoApp(namespace: string): Promise<void> {
+  const labels = { app: "web-main" };
+  const d: V1Deployment = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "web-main", namespace },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          containers: [
+            {
+              name: "main",
+              image: "example/web:1.0",
+              env: [{ name: "COMMIT_DELAY", value: "20" }],
+              resources: { requests: { cpu: "1", memory: "1Gi" }, limits: { cpu: "1", memory: "1Gi" } },
+            },
+          ],
+        },
+      },
+    },
+  };
+  await applyObject(testCluster().client, d);
+  await waitForRollout(testCluster().client, namespace, "web-main", { timeoutMs: 60_000 });
+}
+
+function demoDoc(namespace: string, db: string): Record<string, Record<string, unknown>> {
+  const doc = parse(readFileSync("examples/servo/demo.yaml", "utf8")) as Record<
+    string,
+    Record<string, unknown>
+  >;
+  (doc.k8s as Record<string, unknown>).namespace = namespace;
+  Object.assign(doc.optimizer as Record<string, unknown>, { db, max_trials: 4, study: "loop" });
+  return doc;
+}
+
+test("Verifies the servo loop over HTTP against the optimizer server: trials on the tuning pod, best applied, GOODBYE", async (t) => {
+  const { client } = testCluster();
+  const ns = await testNamespace(t, "servo-loop");
+  await demoApp(ns);
+  const dir = mkdtempSync(join(tmpdir(), "kubewise-loop-"));
+  const config = parseServoConfig(demoDoc(ns, join(dir, "opt.db")), "demo.yaml");
+  const optimizerConfig = optimizerConfigSchema.parse(config.optimizer);
+  const store = TrialStore.open(optimizerConfig.db);
+  t.after(() => store.close());
+  const optimizer = new LocalOptimizer({ config: optimizerConfig, store });
+  const server = await startOptimizerServer({ optimizerFor: () => optimizer, token: "t0ken" });
+  t.after(() => server.close());
+  const url = `${server.url}/accounts/acme/applications/web/servo`;
+  const servo = new Servo({
+    ...assembleServo(config, { client }),
+    transport: new HttpTransport({ url, token: "t0ken" }),
+    maxSleepSeconds: 0,
+  });
+  const summary = await servo.run(
+    new AbortController().signal,
+    (c) => c.cmd === "SLEEP" && optimizer.summary().done !== undefined,
+  );
+  assert.ok(
+    summary.commands >= 4 * 2,
+    `each trial is an ADJUST and a MEASURE (got ${summary.commands} commands)`,
+  );
+  const study = optimizer.summary();
+  assert.equal(study.trials, 4);
+  assert.ok(study.best, "a best trial was found");
+  const trials = store.trials("loop");
+  assert.equal(trials.length, 4);
+  assert.ok(
+    trials.every((tr) => tr.status === "ok"),
+    JSON.stringify(trials.map((tr) => tr.status)),
+  );
+  const pod = await client.core.readNamespacedPod({ namespace: ns, name: "opsani-tuning" });
+  const best = study.best.values["opsani-tuning"] as Record<string, number>;
+  const c = pod.spec?.containers[0];
+  assert.equal(
+    c?.env?.find((e) => e.name === "COMMIT_DELAY")?.value,
+    String(best.COMMIT_DELAY),
+    "the best settings are left on the tuning pod",
+  );
+  const main = await client.apps.readNamespacedDeployment({ namespace: ns, name: "web-main" });
+  assert.equal(main.metadata?.generation, 1, "the main deployment was never adjusted");
+});
+
+function cli(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
+  const res = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "src/cli/main.ts", "--kubeconfig", testCluster().kubeconfig, ...args],
+    {
+      encoding: "utf8",
+      input,
+      env: { ...process.env, KUBEWISE_LOG_LEVEL: "warn" },
+    },
+  );
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+test("Verifies the one-shot servo commands: describe and adjust print protocol JSON, a rejected adjust exits 1", async (t) => {
+  const ns = await testNamespace(t, "servo-cli");
+  await demoApp(ns);
+  const dir = mkdtempSync(join(tmpdir(), "kubewise-cli-"));
+  const file = join(dir, "servo.yaml");
+  writeFileSync(file, stringify(demoDoc(ns, join(dir, "opt.db"))));
+
+  const described = cli(["servo", "describe", "-c", file]);
+  assert.equal(described.status, 0, described.stderr);
+  const description = JSON.parse(described.stdout) as {
+    status: string;
+    descriptor: { application: { components: Record<string, unknown> } };
+  };
+  assert.equal(description.status, "ok");
+  assert.deepEqual(Object.keys(description.descriptor.application.components).sort(), [
+    "opsani-tuning",
+    "web-main/main",
+  ]);
+
+  const param = {
+    state: {
+      application: {
+        components: { "opsani-tuning": { settings: { cpu: { value: 0.5 }, mem: { value: 0.5 } } } },
+      },
+    },
+    control: { userdata: { deploy_to: "tuning" } },
+  };
+  const adjusted = cli(["servo", "adjust", "-c", file], JSON.stringify(param));
+  assert.equal(adjusted.status, 0, adjusted.stderr + adjusted.stdout);
+  assert.equal((JSON.parse(adjusted.stdout) as { status: string }).status, "ok");
+
+  const tooMany = {
+    ...param,
+    state: { application: { components: { "opsani-tuning": { settings: { replicas: { value: 2 } } } } } },
+  };
+  const rejected = cli(["servo", "adjust", "-c", file], JSON.stringify(tooMany));
+  assert.equal(rejected.status, 1);
+  const reply = JSON.parse(rejected.stdout) as { status: string; reason: string; message: string };
+  assert.deepEqual([reply.status, reply.reason], ["failed", "adjust-failed"]);
+  assert.match(reply.message, /only 0 \(remove it\) or 1/);
+
+  const measured = cli(
+    ["servo", "measure", "-c", file],
+    JSON.stringify({ metrics: ["latency_p90"], control: { duration: 1 } }),
+  );
+  assert.equal(measured.status, 0, measured.stderr);
+  const m = JSON.parse(measured.stdout) as { metrics: Record<string, { value: number; unit: string }> };
+  assert.equal(m.metrics.latency_p90?.unit, "ms");
+});
+
+test("Verifies that a config with two main components is refused at start-up naming both, with no stack trace", () => {
+  const doc = parse(readFileSync("test/fixtures/servo/seed.yaml", "utf8")) as {
+    k8s: { application: { components: Record<string, unknown> } };
+  };
+  doc.k8s.application.components["api/server"] = { settings: { cpu: { min: 0.125, max: 1, step: 0.125 } } };
+  const dir = mkdtempSync(join(tmpdir(), "kubewise-bad-"));
+  const file = join(dir, "servo.yaml");
+  writeFileSync(file, stringify(doc));
+  const res = cli(["servo", "describe", "-c", file]);
+  assert.equal(res.status, 1);
+  assert.match(res.stderr, /servo\.yaml: .*k8s\.application\.components/s);
+  assert.match(res.stderr, /web-main\/main/);
+  assert.match(res.stderr, /api\/server/);
+  assert.doesNotMatch(res.stderr, /    at /, "no stack trace");
+});
