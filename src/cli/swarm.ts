@@ -1,9 +1,12 @@
 /**
  * `kubewise swarm assign`: the work assignment offline, from files, exactly as the controller
  * computes it, so a pool change can be previewed (and its moves counted) before it is made.
+ * `kubewise swarm run`: the SwarmPool controller and its HTTP endpoint, until SIGTERM.
  */
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { Command, Option } from "commander";
+import { hostname } from "node:os";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../config/index.js";
 import {
   assignWork,
@@ -15,10 +18,14 @@ import {
   SwarmError,
   versionWorkloads,
   assignmentOf,
+  IntrospectionServer,
+  SwarmController,
+  SwarmMetrics,
   type Assignment,
+  type ListenAddress,
   type WorkerConfig,
 } from "../swarm/index.js";
-import { action, type CommandContext } from "./common.js";
+import { action, connect, type CommandContext } from "./common.js";
 
 /** AssignFlags are the flags of `kubewise swarm assign`. */
 export interface AssignFlags {
@@ -29,6 +36,19 @@ export interface AssignFlags {
   dedicatedFile?: string;
   output: "json" | "config";
 }
+
+/** RunFlags are the flags of `kubewise swarm run`. */
+export interface RunFlags {
+  namespace?: string;
+  allNamespaces?: boolean;
+  listen: ListenAddress;
+  leaseName: string;
+  leaseNamespace?: string;
+  identity?: string;
+}
+
+/** DEFAULT_LISTEN is where `kubewise swarm run` serves /assignments, /healthz and /metrics. */
+export const DEFAULT_LISTEN = "127.0.0.1:8080";
 
 /** swarmCommand builds the `swarm` command group. */
 export function swarmCommand(): Command {
@@ -59,7 +79,80 @@ export function swarmCommand(): Command {
         .default("json"),
     )
     .action(action(runAssign));
+  swarm
+    .command("run")
+    .description(
+      "run the SwarmPool controller: keep each pool's worker ConfigMap assigned, restart the " +
+        "workers whose jobs changed (refresh strategy restart), report in the pool's status, and " +
+        "serve /assignments, /healthz, /readyz and /metrics. Instances elect one leader through a Lease.",
+    )
+    .option(
+      "-n, --namespace <ns>",
+      "reconcile the pools of this namespace (default: the context's namespace)",
+    )
+    .addOption(
+      new Option("-A, --all-namespaces", "reconcile the pools of every namespace").conflicts("namespace"),
+    )
+    .addOption(
+      new Option("--listen <host:port>", "where to serve the HTTP endpoint; port 0 picks one")
+        .argParser(parseListen)
+        .default(parseListen(DEFAULT_LISTEN), DEFAULT_LISTEN),
+    )
+    .option("--lease-name <name>", "the Lease that elects the leader", "kubewise-swarm")
+    .option(
+      "--lease-namespace <ns>",
+      "namespace of the Lease (default: $POD_NAMESPACE, else the pools' namespace, else the context's)",
+    )
+    .option("--identity <id>", "this instance's name in the election (default: <hostname>_<random>)")
+    .action(action(runController));
   return swarm;
+}
+
+async function runController(ctx: CommandContext, flags: RunFlags): Promise<void> {
+  const client = connect(ctx.global);
+  const namespace = flags.allNamespaces ? undefined : (flags.namespace ?? client.defaultNamespace);
+  const leaseNamespace =
+    flags.leaseNamespace || process.env.POD_NAMESPACE || namespace || client.defaultNamespace;
+  const identity = flags.identity ?? `${hostname()}_${randomUUID().slice(0, 8)}`;
+  const controller = new SwarmController(client, {
+    namespace,
+    lease: { namespace: leaseNamespace, name: flags.leaseName, identity },
+    log: ctx.log,
+    metrics: new SwarmMetrics({ processMetrics: true }),
+  });
+  const server = new IntrospectionServer(controller, flags.listen);
+  const bound = await server.start();
+  ctx.log.info({ host: bound.host, port: bound.port }, "introspection listening");
+  controller.start();
+  ctx.log.info(
+    {
+      namespace: namespace ?? "(all)",
+      lease: `${leaseNamespace}/${flags.leaseName}`,
+      identity,
+      server: client.server,
+    },
+    "swarm controller started",
+  );
+  await new Promise<void>((resolve) => {
+    if (ctx.signal.aborted) resolve();
+    ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+  const started = Date.now();
+  await controller.stop();
+  await server.stop();
+  ctx.log.info({ elapsedMs: Date.now() - started }, "swarm controller stopped");
+}
+
+/** parseListen reads HOST:PORT (IPv6 as [::1]:PORT) for --listen. */
+export function parseListen(value: string): ListenAddress {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new InvalidArgumentError(
+      `--listen takes HOST:PORT (e.g. 127.0.0.1:8080, 0.0.0.0:8080, [::]:8080), got "${value}"`,
+    );
+  }
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
 }
 
 async function runAssign(ctx: CommandContext, flags: AssignFlags): Promise<void> {

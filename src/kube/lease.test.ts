@@ -18,15 +18,33 @@ function held(holder: string, extra: Partial<LeaseRecord> = {}): LeaseRecord {
 }
 
 test("Verifies that decideLease creates a missing Lease with this candidate as holder and no transitions", () => {
-  const d = decideLease({ current: undefined, observedAtMs: T0, nowMs: T0, identity: "a", leaseDurationMs: 15_000 });
+  const d = decideLease({
+    current: undefined,
+    observedAtMs: T0,
+    nowMs: T0,
+    identity: "a",
+    leaseDurationMs: 15_000,
+  });
   assert.deepEqual(d, {
     action: "create",
-    record: { holderIdentity: "a", leaseDurationSeconds: 15, acquireTimeMs: T0, renewTimeMs: T0, leaseTransitions: 0 },
+    record: {
+      holderIdentity: "a",
+      leaseDurationSeconds: 15,
+      acquireTimeMs: T0,
+      renewTimeMs: T0,
+      leaseTransitions: 0,
+    },
   });
 });
 
 test("Verifies that decideLease renews its own lease, keeping acquire time, transitions and resourceVersion", () => {
-  const d = decideLease({ current: held("a"), observedAtMs: T0, nowMs: T0 + 5, identity: "a", leaseDurationMs: 15_000 });
+  const d = decideLease({
+    current: held("a"),
+    observedAtMs: T0,
+    nowMs: T0 + 5,
+    identity: "a",
+    leaseDurationMs: 15_000,
+  });
   assert.equal(d.action, "renew");
   assert.ok(d.action === "renew");
   assert.equal(d.record.renewTimeMs, T0 + 5);
@@ -39,13 +57,25 @@ test("Verifies that decideLease waits while another holder's lease runs, measure
   // renewTime says the holder renewed long ago, but expiry counts from our own observation, so a
   // skewed clock on either side cannot make us take the lease early.
   const current = held("b", { renewTimeMs: T0 - 3_600_000 });
-  const d = decideLease({ current, observedAtMs: T0, nowMs: T0 + 14_999, identity: "a", leaseDurationMs: 15_000 });
+  const d = decideLease({
+    current,
+    observedAtMs: T0,
+    nowMs: T0 + 14_999,
+    identity: "a",
+    leaseDurationMs: 15_000,
+  });
   assert.deepEqual(d, { action: "wait", holder: "b", expiresInMs: 1 });
 });
 
 test("Verifies that decideLease acquires an expired lease and counts one more transition", () => {
   const current = held("b");
-  const d = decideLease({ current, observedAtMs: T0, nowMs: T0 + 15_000, identity: "a", leaseDurationMs: 15_000 });
+  const d = decideLease({
+    current,
+    observedAtMs: T0,
+    nowMs: T0 + 15_000,
+    identity: "a",
+    leaseDurationMs: 15_000,
+  });
   assert.deepEqual(d, {
     action: "acquire",
     record: {
@@ -63,7 +93,13 @@ test("Verifies that decideLease acquires a released lease (empty holder) at once
   const released = releasedRecord(held("b"), T0);
   assert.equal(released.holderIdentity, "");
   assert.equal(released.leaseDurationSeconds, 1);
-  const d = decideLease({ current: released, observedAtMs: T0, nowMs: T0, identity: "a", leaseDurationMs: 2_000 });
+  const d = decideLease({
+    current: released,
+    observedAtMs: T0,
+    nowMs: T0,
+    identity: "a",
+    leaseDurationMs: 2_000,
+  });
   assert.equal(d.action, "acquire");
   assert.ok(d.action === "acquire");
   assert.equal(d.record.leaseDurationSeconds, 2);
@@ -71,7 +107,13 @@ test("Verifies that decideLease acquires a released lease (empty holder) at once
 });
 
 test("Verifies that decideLease rounds sub-second durations up to whole seconds, at least one", () => {
-  const d = decideLease({ current: undefined, observedAtMs: T0, nowMs: T0, identity: "a", leaseDurationMs: 300 });
+  const d = decideLease({
+    current: undefined,
+    observedAtMs: T0,
+    nowMs: T0,
+    identity: "a",
+    leaseDurationMs: 300,
+  });
   assert.ok(d.action === "create");
   assert.equal(d.record.leaseDurationSeconds, 1);
 });
@@ -103,7 +145,12 @@ class MemoryLeaseStore implements LeaseStore {
   }
 }
 
-function candidate(store: LeaseStore, identity: string, clock: { now: number }, events: string[]): LeaderElector {
+function candidate(
+  store: LeaseStore,
+  identity: string,
+  clock: { now: number },
+  events: string[],
+): LeaderElector {
   return new LeaderElector(store, {
     namespace: "ns",
     name: "lease",
@@ -185,15 +232,30 @@ test("Verifies that a write based on a stale read loses: two candidates racing f
   const b = candidate(store, "b", clock, []);
   assert.equal(await b.tryOnce(), true);
   // a read before b wrote; its acquire carries the old resourceVersion and must be refused.
-  const d = decideLease({ current: stale, observedAtMs: T0, nowMs: T0, identity: "a", leaseDurationMs: 15_000 });
+  const d = decideLease({
+    current: stale,
+    observedAtMs: T0,
+    nowMs: T0,
+    identity: "a",
+    leaseDurationMs: 15_000,
+  });
   assert.ok(d.action === "acquire");
-  await assert.rejects(store.update(d.record), (err: unknown) => err instanceof KubeError && err.reason === "Conflict");
+  await assert.rejects(
+    store.update(d.record),
+    (err: unknown) => err instanceof KubeError && err.reason === "Conflict",
+  );
   assert.equal(store.record?.holderIdentity, "b");
 });
 
 test("Verifies that inconsistent durations are refused", () => {
   assert.throws(
-    () => new LeaderElector(new MemoryLeaseStore(), { namespace: "n", name: "l", identity: "a", renewDeadlineMs: 20_000 }),
+    () =>
+      new LeaderElector(new MemoryLeaseStore(), {
+        namespace: "n",
+        name: "l",
+        identity: "a",
+        renewDeadlineMs: 20_000,
+      }),
     /retryPeriod < renewDeadline < leaseDuration/,
   );
 });

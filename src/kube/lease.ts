@@ -73,7 +73,12 @@ export function decideLease(input: LeaseDecisionInput): LeaseDecision {
   if (current.holderIdentity === identity) {
     return {
       action: "renew",
-      record: { ...current, leaseDurationSeconds, renewTimeMs: nowMs, acquireTimeMs: current.acquireTimeMs ?? nowMs },
+      record: {
+        ...current,
+        leaseDurationSeconds,
+        renewTimeMs: nowMs,
+        acquireTimeMs: current.acquireTimeMs ?? nowMs,
+      },
     };
   }
   const expiresAt = input.observedAtMs + current.leaseDurationSeconds * 1000;
@@ -166,7 +171,9 @@ export function kubeLeaseStore(client: KubeClient, namespace: string, name: stri
     },
     async update(record) {
       try {
-        return keep(await client.coordination.replaceNamespacedLease({ namespace, name, body: body(record) }));
+        return keep(
+          await client.coordination.replaceNamespacedLease({ namespace, name, body: body(record) }),
+        );
       } catch (err) {
         throw toKubeError(err, `update ${what}`);
       }
@@ -351,7 +358,8 @@ export class LeaderElector {
           ? await this.store.create(decision.record)
           : await this.store.update(decision.record);
       this.observe(written, nowMs);
-      if (decision.action !== "renew") this.log.info({ transitions: written.leaseTransitions }, "acquired the lease");
+      if (decision.action !== "renew")
+        this.log.info({ transitions: written.leaseTransitions }, "acquired the lease");
       return "held";
     } catch (err) {
       const error = toKubeError(err, "leader election");

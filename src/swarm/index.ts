@@ -36,3 +36,15 @@ export {
   type WorkerConfig,
   type WorkerWorkload,
 } from "./workloads.js";
+export {
+  SwarmController,
+  SWARM_API_VERSION,
+  SWARM_POOL_PLURAL,
+  type PoolAssignment,
+  type SwarmControllerOptions,
+  type SwarmPoolObject,
+} from "./controller.js";
+export { IntrospectionServer, type AssignmentsResponse, type ListenAddress } from "./http.js";
+export { SwarmMetrics } from "./metrics.js";
+export type { PendingRestart } from "./rollout.js";
+export type { PoolCondition, PoolStatus } from "./poolstatus.js";

@@ -1,0 +1,766 @@
+/**
+ * The swarm operator on the embedded cluster: the SwarmPool controller run in-process (start /
+ * stop) against real StatefulSets and Deployments whose pods KWOK runs, the Lease-based leader
+ * election, the RBAC of manifests/swarm (the main scenario runs as that service account), and
+ * `kubewise swarm run` as a process.
+ */
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse, parseAllDocuments } from "yaml";
+import type { KubernetesObject, V1Deployment, V1Lease, V1StatefulSet } from "../../src/kube/index.js";
+import { KubeClient, LeaderElector, applyObject, patchObject, waitForObject } from "../../src/kube/index.js";
+import {
+  SwarmController,
+  IntrospectionServer,
+  parseWorkerConfig,
+  type AssignmentsResponse,
+  type PoolStatus,
+  type SwarmPoolObject,
+  type WorkerConfig,
+} from "../../src/swarm/index.js";
+import { testCluster, testNamespace } from "./support/cluster.js";
+
+const manifests = new URL("../../manifests/swarm/", import.meta.url);
+const POOL = { apiVersion: "swarm.kubewise.dev/v1alpha1", kind: "SwarmPool", plural: "swarmpools" };
+const LEASE = "kubewise-swarm";
+const WAIT = { timeoutMs: 90_000 };
+
+function admin(): KubeClient {
+  return testCluster().client;
+}
+
+let crdReady: Promise<void> | undefined;
+
+/** ensureCrd applies manifests/swarm/crd.yaml (idempotent) once per run and waits for Established. */
+function ensureCrd(): Promise<void> {
+  crdReady ??= (async () => {
+    const crd = parse(readFileSync(new URL("crd.yaml", manifests), "utf8")) as KubernetesObject;
+    await applyObject(admin(), crd);
+    await waitForObject(
+      admin(),
+      {
+        apiVersion: "apiextensions.k8s.io/v1",
+        kind: "CustomResourceDefinition",
+        name: crd.metadata?.name ?? "",
+      },
+      (
+        c: (KubernetesObject & { status?: { conditions?: { type: string; status: string }[] } }) | undefined,
+      ) =>
+        c?.status?.conditions?.some((x) => x.type === "Established" && x.status === "True")
+          ? { state: "done", value: undefined }
+          : { state: "waiting" },
+      WAIT,
+    );
+  })();
+  return crdReady;
+}
+
+function statefulSet(
+  ns: string,
+  replicas: number,
+  options: { name?: string; nodeSelector?: Record<string, string>; onDelete?: boolean } = {},
+): V1StatefulSet {
+  const name = options.name ?? "swarm-worker";
+  const labels = { app: name };
+  return {
+    apiVersion: "apps/v1",
+    kind: "StatefulSet",
+    metadata: { name, namespace: ns },
+    spec: {
+      replicas,
+      serviceName: name,
+      selector: { matchLabels: labels },
+      ...(options.onDelete ? { updateStrategy: { type: "OnDelete" } } : {}),
+      template: {
+        metadata: { labels },
+        spec: {
+          ...(options.nodeSelector ? { nodeSelector: options.nodeSelector } : {}),
+          containers: [
+            {
+              name: "worker",
+              image: "busybox:1.36",
+              volumeMounts: [{ name: "config", mountPath: "/app/config" }],
+            },
+          ],
+          volumes: [{ name: "config", configMap: { name: `${name}-config`, optional: true } }],
+        },
+      },
+    },
+  };
+}
+
+function deployment(ns: string, replicas: number): V1Deployment {
+  const labels = { app: "workers" };
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "workers", namespace: ns },
+    spec: {
+      replicas,
+      selector: { matchLabels: labels },
+      template: { metadata: { labels }, spec: { containers: [{ name: "worker", image: "busybox:1.36" }] } },
+    },
+  };
+}
+
+function pool(ns: string, name: string, spec: Record<string, unknown>): SwarmPoolObject {
+  return { apiVersion: POOL.apiVersion, kind: POOL.kind, metadata: { name, namespace: ns }, spec };
+}
+
+function jobs(...names: string[]): string[] {
+  return names.map((n) => `stream:${n}`);
+}
+
+interface ControllerOptions {
+  client?: KubeClient;
+  identity?: string;
+  releaseOnStop?: boolean;
+}
+
+/** startController runs a controller for one namespace with short lease durations; stopped after the test. */
+function startController(t: TestContext, ns: string, options: ControllerOptions = {}): SwarmController {
+  const controller = new SwarmController(options.client ?? admin(), {
+    namespace: ns,
+    lease: {
+      namespace: ns,
+      name: LEASE,
+      identity: options.identity ?? "swarm-test",
+      leaseDurationMs: 3_000,
+      renewDeadlineMs: 2_000,
+      retryPeriodMs: 250,
+      releaseOnStop: options.releaseOnStop,
+    },
+    progressRequeueMs: 2_000,
+  });
+  controller.start();
+  t.after(() => controller.stop());
+  return controller;
+}
+
+async function eventually(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+type Pool = SwarmPoolObject & { status?: PoolStatus; metadata: { generation?: number } };
+
+/** waitPool waits until the pool's status passes `check`; the message of the last miss is kept. */
+function waitPool(ns: string, name: string, check: (p: Pool) => boolean, what: string): Promise<Pool> {
+  return waitForObject<Pool, Pool>(
+    admin(),
+    { ...POOL, namespace: ns, name },
+    (p) =>
+      p && check(p)
+        ? { state: "done", value: p }
+        : { state: "waiting", message: `${what}; status: ${JSON.stringify(p?.status ?? {})}` },
+    WAIT,
+  );
+}
+
+function condition(p: Pool, type: string): { status: string; reason: string; message: string } | undefined {
+  return p.status?.conditions?.find((c) => c.type === type);
+}
+
+/** settled: the status describes the current generation, every worker is Ready, nothing is pending. */
+function settled(workers: number): (p: Pool) => boolean {
+  return (p) =>
+    p.status?.observedGeneration === p.metadata.generation &&
+    p.status?.workerCount === workers &&
+    (p.status?.pendingRestarts ?? []).length === 0 &&
+    condition(p, "Ready")?.status === "True";
+}
+
+async function workerConfig(ns: string, name = "swarm-worker-config"): Promise<WorkerConfig> {
+  const cm = await admin().core.readNamespacedConfigMap({ namespace: ns, name });
+  return parseWorkerConfig(cm.data?.["config.yml"] ?? "");
+}
+
+function entries(config: WorkerConfig): Record<string, { jobs: string[]; version: number }> {
+  return Object.fromEntries([...config].map(([w, e]) => [w, { jobs: [...e.jobs], version: e.version }]));
+}
+
+async function podUids(ns: string): Promise<Map<string, string>> {
+  const pods = await admin().core.listNamespacedPod({ namespace: ns });
+  return new Map(
+    pods.items
+      .filter((p) => !p.metadata?.deletionTimestamp)
+      .map((p) => [p.metadata?.name ?? "", p.metadata?.uid ?? ""]),
+  );
+}
+
+/** restartedPods names the pods of `before` whose uid changed (or that are gone). */
+function restartedPods(before: Map<string, string>, after: Map<string, string>): string[] {
+  return [...before]
+    .filter(([name, uid]) => after.get(name) !== uid)
+    .map(([name]) => name)
+    .sort();
+}
+
+async function scale(
+  ns: string,
+  kind: "StatefulSet" | "Deployment",
+  name: string,
+  replicas: number,
+): Promise<void> {
+  await patchObject(
+    admin(),
+    { apiVersion: "apps/v1", kind, namespace: ns, name },
+    { spec: { replicas } },
+    "merge",
+  );
+}
+
+async function setJobs(ns: string, name: string, list: string[]): Promise<void> {
+  await patchObject(admin(), { ...POOL, namespace: ns, name }, { spec: { jobs: { inline: list } } }, "merge");
+}
+
+async function podsReady(ns: string, count: number): Promise<void> {
+  await eventually(async () => {
+    const pods = await admin().core.listNamespacedPod({ namespace: ns });
+    const ready = pods.items.filter(
+      (p) =>
+        !p.metadata?.deletionTimestamp &&
+        p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+    );
+    return ready.length === count && pods.items.length === count;
+  }, `${count} Ready pods in ${ns}`);
+}
+
+/**
+ * serviceAccountClient installs manifests/swarm/rbac.yaml's rules for a service account of the
+ * test namespace (the ClusterRole as shipped, bound in the namespace; the leader-election Role
+ * moved to the namespace) and returns a client that authenticates as that account, so the test
+ * fails if the controller needs anything the manifests do not grant.
+ */
+async function serviceAccountClient(t: TestContext, ns: string): Promise<KubeClient> {
+  const docs = parseAllDocuments(readFileSync(new URL("rbac.yaml", manifests), "utf8")).map(
+    (d) => d.toJSON() as KubernetesObject & { rules?: unknown },
+  );
+  const clusterRole = docs.find((d) => d.kind === "ClusterRole");
+  const role = docs.find((d) => d.kind === "Role");
+  assert.ok(clusterRole && role);
+  await applyObject(admin(), clusterRole);
+  await applyObject(admin(), { ...role, metadata: { ...role.metadata, namespace: ns } });
+  const subject = [{ kind: "ServiceAccount", name: "kubewise-swarm", namespace: ns }];
+  await admin().core.createNamespacedServiceAccount({
+    namespace: ns,
+    body: { metadata: { name: "kubewise-swarm" } },
+  });
+  for (const [kind, name] of [
+    ["ClusterRole", clusterRole.metadata?.name],
+    ["Role", role.metadata?.name],
+  ]) {
+    await applyObject(admin(), {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: `kubewise-swarm-${kind?.toLowerCase()}`, namespace: ns },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind, name },
+      subjects: subject,
+    } as KubernetesObject);
+  }
+  const token = await admin().core.createNamespacedServiceAccountToken({
+    namespace: ns,
+    name: "kubewise-swarm",
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const kubeconfig = parse(readFileSync(testCluster().kubeconfig, "utf8")) as {
+    users: { name: string; user: Record<string, string> }[];
+  };
+  kubeconfig.users = kubeconfig.users.map((u) => ({
+    name: u.name,
+    user: { token: token.status?.token ?? "" },
+  }));
+  const dir = mkdtempSync(join(tmpdir(), "kubewise-swarm-sa-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "kubeconfig");
+  writeFileSync(file, JSON.stringify(kubeconfig));
+  return KubeClient.connect({ kubeconfig: file });
+}
+
+function withoutPodNamespace(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.POD_NAMESPACE;
+  return env;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+test("Verifies that a StatefulSet pool is assigned, rebalanced on 2 -> 3 -> 1 workers and on a job change, restarting only the workers whose jobs changed, as the manifests' service account", async (t) => {
+  await ensureCrd();
+  const ns = await testNamespace(t, "swarm");
+  const client = await serviceAccountClient(t, ns);
+  await applyObject(admin(), statefulSet(ns, 2));
+  await podsReady(ns, 2);
+  const nine = jobs("a", "b", "c", "d", "e", "f", "g", "h", "i");
+  await applyObject(
+    admin(),
+    pool(ns, "streams", {
+      workload: { name: "swarm-worker" },
+      jobs: { inline: nine },
+      refresh: { strategy: "restart" },
+    }),
+  );
+  const controller = startController(t, ns, { client });
+
+  // Two workers, no previous assignment: contiguous ranges of the sorted jobs, every version 0.
+  let p = await waitPool(ns, "streams", settled(2), "2 workers assigned");
+  let before = await podUids(ns);
+  assert.deepEqual(entries(await workerConfig(ns)), {
+    "swarm-worker-0": { jobs: jobs("a", "b", "c", "d", "e"), version: 0 },
+    "swarm-worker-1": { jobs: jobs("f", "g", "h", "i"), version: 0 },
+  });
+  assert.deepEqual(p.status?.workers, [
+    { name: "swarm-worker-0", jobs: 5, version: 0, dedicated: false },
+    { name: "swarm-worker-1", jobs: 4, version: 0, dedicated: false },
+  ]);
+  assert.equal(condition(p, "Degraded")?.status, "False");
+  assert.equal(condition(p, "Progressing")?.status, "False");
+  assert.equal(p.status?.jobCount, 9);
+  const cm = await admin().core.readNamespacedConfigMap({ namespace: ns, name: "swarm-worker-config" });
+  assert.deepEqual(
+    cm.metadata?.ownerReferences?.map((o) => [o.kind, o.name, o.controller]),
+    [["SwarmPool", "streams", true]],
+    "the worker ConfigMap is owned by its pool",
+  );
+  // The seed's file format, byte for byte.
+  assert.match(
+    cm.data?.["config.yml"] ?? "",
+    /^workloads:\n {2}swarm-worker-0:\n {4}jobs:\n {6}- stream:a\n/,
+  );
+
+  // 2 -> 3: the new worker takes 3 jobs (1/3), the two old ones give them up and are restarted.
+  await scale(ns, "StatefulSet", "swarm-worker", 3);
+  p = await waitPool(ns, "streams", settled(3), "3 workers assigned and restarted");
+  let after = await podUids(ns);
+  assert.deepEqual(entries(await workerConfig(ns)), {
+    "swarm-worker-0": { jobs: jobs("a", "b", "c"), version: 1 },
+    "swarm-worker-1": { jobs: jobs("f", "g", "h"), version: 1 },
+    "swarm-worker-2": { jobs: jobs("d", "e", "i"), version: 0 },
+  });
+  assert.deepEqual(restartedPods(before, after), ["swarm-worker-0", "swarm-worker-1"]);
+  assert.deepEqual(
+    p.status?.workers?.map((w) => [w.name, w.jobs, w.version]),
+    [
+      ["swarm-worker-0", 3, 1],
+      ["swarm-worker-1", 3, 1],
+      ["swarm-worker-2", 3, 0],
+    ],
+  );
+
+  // One job replaced on worker 1: only worker 1 changes, and only it is restarted.
+  before = after;
+  await setJobs(ns, "streams", jobs("a", "b", "c", "d", "e", "f", "g", "z", "i"));
+  await waitPool(
+    ns,
+    "streams",
+    (x) => settled(3)(x) && x.status?.workers?.[1]?.version === 2,
+    "the job change",
+  );
+  after = await podUids(ns);
+  assert.deepEqual(entries(await workerConfig(ns)), {
+    "swarm-worker-0": { jobs: jobs("a", "b", "c"), version: 1 },
+    "swarm-worker-1": { jobs: jobs("f", "g", "z"), version: 2 },
+    "swarm-worker-2": { jobs: jobs("d", "e", "i"), version: 0 },
+  });
+  assert.deepEqual(restartedPods(before, after), ["swarm-worker-1"]);
+
+  // 3 -> 1: worker 0 takes every job once the others are gone, and is restarted once.
+  before = after;
+  await scale(ns, "StatefulSet", "swarm-worker", 1);
+  p = await waitPool(ns, "streams", settled(1), "1 worker assigned");
+  after = await podUids(ns);
+  const config = entries(await workerConfig(ns));
+  assert.deepEqual(Object.keys(config), ["swarm-worker-0"]);
+  assert.deepEqual(config["swarm-worker-0"]?.jobs, jobs("a", "b", "c", "d", "e", "f", "g", "i", "z"));
+  assert.ok((config["swarm-worker-0"]?.version ?? 0) >= 2);
+  assert.deepEqual(restartedPods(before, after), ["swarm-worker-0", "swarm-worker-1", "swarm-worker-2"]);
+  assert.deepEqual([...after.keys()], ["swarm-worker-0"]);
+  assert.equal(
+    await controller.metrics.count("restarts"),
+    4,
+    "w0 and w1 on 2 -> 3, w1 on the job change, w0 on 3 -> 1",
+  );
+  assert.equal(condition(p, "Ready")?.reason, "Assigned");
+});
+
+test("Verifies that of two controllers only the leader writes, and the standby takes over when the leader stops", async (t) => {
+  await ensureCrd();
+  const ns = await testNamespace(t, "swarm");
+  await applyObject(admin(), statefulSet(ns, 2));
+  await applyObject(
+    admin(),
+    pool(ns, "streams", {
+      workload: { name: "swarm-worker" },
+      jobs: { inline: jobs("a", "b", "c", "d", "e", "f") },
+    }),
+  );
+  const a = startController(t, ns, { identity: "instance-a" });
+  const b = startController(t, ns, { identity: "instance-b" });
+  await waitPool(ns, "streams", settled(2), "2 workers assigned");
+  await scale(ns, "StatefulSet", "swarm-worker", 3);
+  await waitPool(ns, "streams", settled(3), "3 workers assigned");
+  assert.ok(a.isLeader() !== b.isLeader(), "exactly one leads");
+  const [leader, standby] = a.isLeader() ? [a, b] : [b, a];
+  assert.ok((await leader.metrics.count("writes", { object: "configmap" })) >= 2);
+  assert.equal(await standby.metrics.count("writes"), 0, "the standby wrote nothing");
+  assert.equal(await standby.metrics.count("reconciles"), 0, "the standby did not even reconcile");
+  const lease = await admin().coordination.readNamespacedLease({ namespace: ns, name: LEASE });
+  assert.equal(lease.spec?.holderIdentity, leader.identity);
+  // The standby's caches serve the same assignment.
+  assert.deepEqual(Object.keys(standby.assignments()[0]?.workers ?? {}), [
+    "swarm-worker-0",
+    "swarm-worker-1",
+    "swarm-worker-2",
+  ]);
+
+  const writesBefore = await leader.metrics.count("writes");
+  await leader.stop();
+  await eventually(() => standby.isLeader(), "the standby to take over");
+  await setJobs(ns, "streams", jobs("a", "b", "c", "d", "e", "f", "g"));
+  await waitPool(
+    ns,
+    "streams",
+    (p) => settled(3)(p) && p.status?.jobCount === 7,
+    "the new leader to assign 7 jobs",
+  );
+  assert.equal((await workerConfig(ns)).get("swarm-worker-0")?.jobs.length, 3);
+  assert.ok((await standby.metrics.count("writes", { object: "configmap" })) >= 1, "the new leader wrote");
+  assert.equal(await leader.metrics.count("writes"), writesBefore, "the stopped leader wrote nothing more");
+  const after = await admin().coordination.readNamespacedLease({ namespace: ns, name: LEASE });
+  assert.equal(after.spec?.holderIdentity, standby.identity);
+  assert.equal(after.spec?.leaseTransitions, (lease.spec?.leaseTransitions ?? 0) + 1);
+});
+
+test("Verifies that a controller stopped in the middle of a restart rollout leaves it recorded, and the next one finishes it", async (t) => {
+  await ensureCrd();
+  const ns = await testNamespace(t, "swarm");
+  // Worker pods run only on a node carrying this label; taking it away keeps replacements
+  // Pending, which holds the one-at-a-time rollout at its first restart.
+  const label = `swarm-test.kubewise.dev/${ns}`;
+  const node = "kwok-node-0";
+  const setLabel = (value: string | null): Promise<unknown> =>
+    patchObject(
+      admin(),
+      { apiVersion: "v1", kind: "Node", name: node },
+      { metadata: { labels: { [label]: value } } },
+      "merge",
+    );
+  await setLabel("yes");
+  t.after(() => setLabel(null));
+  await applyObject(admin(), statefulSet(ns, 3, { nodeSelector: { [label]: "yes" }, onDelete: true }));
+  await applyObject(
+    admin(),
+    pool(ns, "streams", {
+      workload: { name: "swarm-worker" },
+      jobs: { inline: jobs("a", "b", "c", "d", "e", "f") },
+      refresh: { strategy: "restart" },
+    }),
+  );
+  const first = startController(t, ns, { identity: "first" });
+  await waitPool(ns, "streams", settled(3), "3 workers assigned");
+  const before = await podUids(ns);
+
+  await setLabel(null);
+  // a -> x changes worker 0, c -> y worker 1; worker 2 keeps e, f.
+  await setJobs(ns, "streams", jobs("x", "b", "y", "d", "e", "f"));
+  const midway = await waitPool(
+    ns,
+    "streams",
+    (p) =>
+      /waiting for the new pod swarm-worker-0 to be Ready/.test(condition(p, "Progressing")?.message ?? ""),
+    "the first restart to wait for its replacement",
+  );
+  assert.deepEqual(
+    midway.status?.pendingRestarts?.map((r) => [r.name, r.uid]),
+    [
+      ["swarm-worker-0", before.get("swarm-worker-0")],
+      ["swarm-worker-1", before.get("swarm-worker-1")],
+    ],
+  );
+  await first.stop();
+  const stopped = await podUids(ns);
+  assert.deepEqual(
+    restartedPods(before, stopped),
+    ["swarm-worker-0"],
+    "one at a time: worker 1 waits for worker 0",
+  );
+  assert.equal(await first.metrics.count("restarts"), 1);
+
+  await setLabel("yes");
+  const second = startController(t, ns, { identity: "second" });
+  const done = await waitPool(ns, "streams", settled(3), "the rollout to finish");
+  const after = await podUids(ns);
+  assert.deepEqual(restartedPods(before, after), ["swarm-worker-0", "swarm-worker-1"]);
+  assert.equal(
+    after.get("swarm-worker-0"),
+    stopped.get("swarm-worker-0"),
+    "worker 0 was not restarted twice",
+  );
+  assert.equal(await second.metrics.count("restarts"), 1, "the second controller restarted worker 1 only");
+  assert.deepEqual(
+    done.status?.workers?.map((w) => [w.name, w.version]),
+    [
+      ["swarm-worker-0", 1],
+      ["swarm-worker-1", 1],
+      ["swarm-worker-2", 0],
+    ],
+  );
+  assert.deepEqual(entries(await workerConfig(ns))["swarm-worker-0"]?.jobs, jobs("b", "x"));
+});
+
+test("Verifies that problems a retry cannot fix set Degraded with a reason, keep the last assignment, and clear when the cluster changes", async (t) => {
+  await ensureCrd();
+  const ns = await testNamespace(t, "swarm");
+  const controller = startController(t, ns);
+  const streams = jobs("rt1", "rt2", "a", "b", "c");
+  // No workload yet.
+  await applyObject(
+    admin(),
+    pool(ns, "streams", {
+      workload: { name: "swarm-worker" },
+      jobs: { inline: streams },
+      qos: { dedicated: jobs("rt1", "rt2") },
+    }),
+  );
+  let p = await waitPool(
+    ns,
+    "streams",
+    (x) => condition(x, "Degraded")?.reason === "WorkloadNotFound",
+    "WorkloadNotFound",
+  );
+  assert.equal(condition(p, "Ready")?.status, "False");
+  assert.match(
+    condition(p, "Degraded")?.message ?? "",
+    /StatefulSet .*\/swarm-worker \(spec.workload\) does not exist/,
+  );
+
+  // Two dedicated jobs plus shared ones need 3 workers; 2 is a user error, not retried hot.
+  await applyObject(admin(), statefulSet(ns, 2));
+  p = await waitPool(
+    ns,
+    "streams",
+    (x) => condition(x, "Degraded")?.reason === "InsufficientWorkers",
+    "InsufficientWorkers",
+  );
+  assert.equal(condition(p, "Degraded")?.status, "True");
+  assert.match(condition(p, "Ready")?.message ?? "", /3 workers/);
+  await assert.rejects(
+    admin().core.readNamespacedConfigMap({ namespace: ns, name: "swarm-worker-config" }),
+    "nothing written",
+  );
+  assert.ok((await controller.metrics.count("reconciles", { result: "terminal" })) >= 2);
+  assert.equal(
+    await controller.metrics.count("reconciles", { result: "error" }),
+    0,
+    "problems are not retried as errors",
+  );
+
+  await scale(ns, "StatefulSet", "swarm-worker", 3);
+  p = await waitPool(ns, "streams", settled(3), "3 workers assigned");
+  assert.equal(condition(p, "Degraded")?.reason, "AsExpected");
+  assert.deepEqual(
+    p.status?.workers?.map((w) => [w.name, w.jobs, w.dedicated]),
+    [
+      ["swarm-worker-0", 1, true],
+      ["swarm-worker-1", 1, true],
+      ["swarm-worker-2", 3, false],
+    ],
+  );
+
+  // A spec the CRD accepts but the controller cannot (a job listed twice): InvalidSpec, and the
+  // last good assignment stays in place.
+  const good = await workerConfig(ns);
+  await setJobs(ns, "streams", [...streams, "stream:a"]);
+  p = await waitPool(ns, "streams", (x) => condition(x, "Degraded")?.reason === "InvalidSpec", "InvalidSpec");
+  assert.match(condition(p, "Degraded")?.message ?? "", /spec\.jobs\.inline\.5.*listed more than once/);
+  assert.equal(p.status?.observedGeneration, p.metadata.generation);
+  assert.deepEqual(entries(await workerConfig(ns)), entries(good));
+});
+
+test("Verifies that a Deployment pool assigns jobs to pod names and, on scale-down, moves only the removed pod's jobs", async (t) => {
+  await ensureCrd();
+  const ns = await testNamespace(t, "swarm");
+  await applyObject(admin(), deployment(ns, 3));
+  await podsReady(ns, 3);
+  await applyObject(
+    admin(),
+    pool(ns, "streams", {
+      workload: { kind: "Deployment", name: "workers" },
+      jobs: { inline: jobs("a", "b", "c", "d", "e", "f", "g") },
+    }),
+  );
+  startController(t, ns);
+  await waitPool(ns, "streams", settled(3), "3 pods assigned");
+  const pods = [...(await podUids(ns)).keys()].sort();
+  const three = await workerConfig(ns, "workers-config");
+  assert.deepEqual([...three.keys()].sort(), pods, "one entry per pod, named after it");
+
+  await scale(ns, "Deployment", "workers", 2);
+  await waitPool(ns, "streams", settled(2), "2 pods assigned");
+  const two = await workerConfig(ns, "workers-config");
+  const [gone] = [...three.keys()].filter((w) => !two.has(w));
+  assert.ok(gone);
+  for (const [worker, entry] of two) {
+    const kept = three.get(worker)?.jobs ?? [];
+    assert.ok(
+      kept.every((j) => entry.jobs.includes(j)),
+      `${worker} kept its jobs`,
+    );
+  }
+  const moved = [...two.values()]
+    .flatMap((e) => e.jobs)
+    .filter((j) => !(three.get(gone)?.jobs ?? []).includes(j));
+  assert.equal(moved.length + (three.get(gone)?.jobs.length ?? 0), 7, "every job assigned once");
+});
+
+test("Verifies that the leader election over a real Lease hands over on expiry when the leader vanishes without releasing", async (t) => {
+  const ns = await testNamespace(t, "lease");
+  const events: string[] = [];
+  const elector = (identity: string): LeaderElector => {
+    const e = new LeaderElector(admin(), {
+      namespace: ns,
+      name: "election",
+      identity,
+      leaseDurationMs: 2_000,
+      renewDeadlineMs: 1_500,
+      retryPeriodMs: 200,
+      releaseOnStop: false,
+      onStartedLeading: () => events.push(`${identity} started`),
+      onStoppedLeading: () => events.push(`${identity} stopped`),
+    });
+    t.after(() => e.stop());
+    return e;
+  };
+  const a = elector("a");
+  a.start();
+  await eventually(() => a.isLeader(), "a to lead");
+  const b = elector("b");
+  b.start();
+  await eventually(() => b.leader() === "a", "b to see a");
+  const held = await admin().coordination.readNamespacedLease({ namespace: ns, name: "election" });
+  assert.equal(held.spec?.holderIdentity, "a");
+  assert.equal(held.spec?.leaseDurationSeconds, 2);
+  assert.equal(b.isLeader(), false);
+  const vanished = Date.now();
+  await a.stop();
+  await eventually(() => b.isLeader(), "b to take over after the lease expires", 10_000);
+  assert.ok(Date.now() - vanished >= 1_500, "b waited for the lease to run out");
+  const taken: V1Lease = await admin().coordination.readNamespacedLease({ namespace: ns, name: "election" });
+  assert.equal(taken.spec?.holderIdentity, "b");
+  assert.equal(taken.spec?.leaseTransitions, (held.spec?.leaseTransitions ?? 0) + 1);
+  assert.deepEqual(events, ["a started", "a stopped", "b started"]);
+});
+
+test("Verifies that `kubewise swarm run` serves /assignments, /healthz and /metrics, and on SIGTERM stops cleanly and releases its lease", async (t) => {
+  await ensureCrd();
+  const ns = await testNamespace(t, "swarm");
+  await applyObject(admin(), statefulSet(ns, 2));
+  await applyObject(
+    admin(),
+    pool(ns, "streams", { workload: { name: "swarm-worker" }, jobs: { inline: jobs("a", "b", "c") } }),
+  );
+  let output = "";
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "src/cli/main.ts",
+      "--kubeconfig",
+      testCluster().kubeconfig,
+      "swarm",
+      "run",
+      "--namespace",
+      ns,
+      "--listen",
+      "127.0.0.1:0",
+      "--identity",
+      "cli",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"], env: withoutPodNamespace() },
+  );
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  t.after(() => child.kill("SIGKILL"));
+  child.stdout.on("data", (b: Buffer) => (output += b.toString()));
+  child.stderr.on("data", (b: Buffer) => (output += b.toString()));
+  await eventually(() => /"port":\d+/.test(output), "the CLI to listen", 60_000);
+  const port = Number(/"port":(\d+)/.exec(output)?.[1]);
+  const get = (path: string): Promise<Response> => fetch(`http://127.0.0.1:${port}${path}`);
+  assert.equal((await get("/healthz")).status, 200);
+
+  let body: AssignmentsResponse | undefined;
+  await eventually(async () => {
+    body = (await (await get("/assignments")).json()) as AssignmentsResponse;
+    return Object.keys(body.pools[`${ns}/streams`]?.workers ?? {}).length === 2 && body.leader;
+  }, "the CLI to assign the pool");
+  assert.equal(body?.identity, "cli");
+  assert.deepEqual(body?.pools[`${ns}/streams`]?.workers, {
+    "swarm-worker-0": { jobs: jobs("a", "b"), version: 0 },
+    "swarm-worker-1": { jobs: jobs("c"), version: 0 },
+  });
+  assert.equal((await get("/readyz")).status, 200);
+  const metrics = await (await get("/metrics")).text();
+  assert.match(metrics, /^kubewise_swarm_leader 1$/m);
+  assert.match(metrics, /^kubewise_swarm_reconciles_total\{result="success"\} [1-9]/m);
+  assert.match(metrics, /^process_cpu_seconds_total /m);
+  assert.equal((await get("/nope")).status, 404);
+
+  child.kill("SIGTERM");
+  assert.equal(await exited, 0, output);
+  assert.match(output, /swarm controller stopped/);
+  const lease = await admin().coordination.readNamespacedLease({ namespace: ns, name: LEASE });
+  assert.equal(lease.spec?.holderIdentity ?? "", "", "released on the way out");
+});
+
+test("Verifies that the introspection server answers from a standby's caches: the worker ConfigMap as the workers read it", async (t) => {
+  await ensureCrd();
+  const ns = await testNamespace(t, "swarm");
+  await applyObject(admin(), statefulSet(ns, 1));
+  await applyObject(
+    admin(),
+    pool(ns, "streams", { workload: { name: "swarm-worker" }, jobs: { inline: jobs("a", "b") } }),
+  );
+  // Written by "another controller": an entry at version 3, as the workers see it.
+  const text = "workloads:\n  swarm-worker-0:\n    jobs:\n      - stream:a\n    version: 3\n";
+  await admin().core.createNamespacedConfigMap({
+    namespace: ns,
+    body: { metadata: { name: "swarm-worker-config" }, data: { "config.yml": text } },
+  });
+  // A foreign holder keeps the lease, so this controller stays on standby.
+  await admin().coordination.createNamespacedLease({
+    namespace: ns,
+    body: {
+      metadata: { name: LEASE },
+      spec: { holderIdentity: "someone-else", leaseDurationSeconds: 3600, leaseTransitions: 0 },
+    },
+  });
+  const standby = startController(t, ns, { identity: "standby" });
+  await eventually(() => standby.synced() && standby.leader() === "someone-else", "the standby to sync");
+  const server = new IntrospectionServer(standby, { host: "127.0.0.1", port: 0 });
+  const { port } = await server.start();
+  t.after(() => server.stop());
+  const body = (await (await fetch(`http://127.0.0.1:${port}/assignments`)).json()) as AssignmentsResponse;
+  assert.equal(body.identity, "standby");
+  assert.equal(body.leader, false);
+  assert.equal(body.holder, "someone-else");
+  const streams = body.pools[`${ns}/streams`];
+  assert.deepEqual(streams?.workers, { "swarm-worker-0": { jobs: ["stream:a"], version: 3 } });
+  assert.deepEqual(streams?.workload, { kind: "StatefulSet", name: "swarm-worker" });
+  assert.deepEqual(streams?.configMap, { name: "swarm-worker-config", key: "config.yml" });
+  assert.equal(streams?.strategy, "hot-reload");
+  assert.equal(standby.isLeader(), false);
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  assert.match(metrics, /^kubewise_swarm_leader 0$/m);
+  assert.doesNotMatch(metrics, /process_cpu/, "process metrics only when asked for");
+});
