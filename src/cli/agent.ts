@@ -29,7 +29,7 @@ export function agentCommand(): Command {
   agent
     .command("run")
     .description(
-      "watch this node's pods, serve their cgroup metrics at /metrics and apply allocations (if enabled)\n" +
+      "watch this node's pods, serve their cgroup metrics at /metrics and apply allocations (if enabled) " +
         "until SIGTERM",
     )
     .option("-c, --config <file>", "agent.yaml (default: every setting at its default)")

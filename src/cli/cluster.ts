@@ -29,10 +29,12 @@ interface DownFlags extends DirFlags {
 
 /** clusterCommand is `kubewise cluster`: the embedded local control plane. */
 export function clusterCommand(): Command {
-  const cluster = new Command("cluster").description(
-    "run a real local Kubernetes control plane (kube-apiserver, etcd, kube-controller-manager,\n" +
-      "kube-scheduler) with KWOK-simulated nodes, as plain processes on 127.0.0.1",
-  );
+  const cluster = new Command("cluster")
+    .summary("run a real local control plane with KWOK nodes")
+    .description(
+      "run a real local Kubernetes control plane (kube-apiserver, etcd, kube-controller-manager, " +
+        "kube-scheduler) with KWOK-simulated nodes, as plain processes on 127.0.0.1",
+    );
   const dirOption = (cmd: Command): Command =>
     cmd.option(
       "--dir <dir>",

@@ -34,10 +34,11 @@ interface DemoFlags {
 /** demoCommand is `kubewise demo`: the seed's tuning-pod example, end to end on the local cluster. */
 export function demoCommand(): Command {
   return new Command("demo")
+    .summary("tune the seed's example app on the local cluster, end to end")
     .description(
-      "start the local cluster, create the seed's example app (Deployment web-main, container main, env\n" +
-        "COMMIT_DELAY), and tune its tuning pod with the servo (k8s + k8slive connectors) against the local\n" +
-        "optimizer, measuring a SIMULATED workload; prints the best settings and writes an HTML report.\n" +
+      "start the local cluster, create the seed's example app (Deployment web-main, container main, env " +
+        "COMMIT_DELAY), and tune its tuning pod with the servo (k8s + k8slive connectors) against the local " +
+        "optimizer, measuring a SIMULATED workload; prints the best settings and writes an HTML report. " +
         "The configuration it runs is examples/servo/demo.yaml.",
     )
     .option("--trials <n>", "trials to run, the baseline included", parseIntFlag("trials", 2), 16)

@@ -18,10 +18,10 @@ import { deployCommand } from "./deploy.js";
 export function program(): Command {
   const root = new Command("kubewise")
     .description(
-      "Run workloads on Kubernetes well: deploy a service from a short spec, measure services and\n" +
-        "batch jobs, tune cpu/memory/env on a tuning pod, monitor and allocate node resources, and\n" +
+      "Run workloads on Kubernetes well: deploy a service from a short spec, measure services and " +
+        "batch jobs, tune cpu/memory/env on a tuning pod, monitor and allocate node resources, and " +
         "spread work deterministically over a worker pool.\n\n" +
-        "With no --kubeconfig (and no KUBECONFIG), commands use the embedded local cluster that\n" +
+        "With no --kubeconfig (and no KUBECONFIG), commands use the embedded local cluster that " +
         "`kubewise cluster up` starts, if it is running, else ~/.kube/config or the in-cluster account.",
     )
     .version(packageVersion(), "-V, --version", "print the kubewise version")

@@ -43,7 +43,7 @@ export function optimizerCommand(): Command {
   optimizer
     .command("serve")
     .description(
-      "serve POST /accounts/{account}/applications/{app}/servo on 127.0.0.1 for servos to tune against;\n" +
+      "serve POST /accounts/{account}/applications/{app}/servo on 127.0.0.1 for servos to tune against; " +
         "each account/app is its own study unless --study (or optimizer.study) names one",
     )
     .option("-c, --config <file>", "servo.yaml whose `optimizer` section configures the study")

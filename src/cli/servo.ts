@@ -33,10 +33,12 @@ interface RunFlags extends ConfigFlags {
 
 /** servoCommand is `kubewise servo`: tune a workload through the servo protocol. */
 export function servoCommand(): Command {
-  const servo = new Command("servo").description(
-    "tune cpu, memory, replicas and env of a Deployment and its tuning pod through the Opsani servo\n" +
-      "protocol, against a remote optimizer or the local one (seed: servo-k8s + servo-k8slive)",
-  );
+  const servo = new Command("servo")
+    .summary("tune a Deployment and its tuning pod (Opsani servo protocol)")
+    .description(
+      "tune cpu, memory, replicas and env of a Deployment and its tuning pod through the Opsani servo " +
+        "protocol, against a remote optimizer or the local one (seed: servo-k8s + servo-k8slive)",
+    );
   const withConfig = (cmd: Command): Command =>
     cmd.requiredOption(
       "-c, --config <file>",
@@ -45,7 +47,7 @@ export function servoCommand(): Command {
 
   withConfig(servo.command("run"))
     .description(
-      "run the servo loop: HELLO, then WHATS_NEXT -> DESCRIBE/MEASURE/ADJUST/SLEEP until stopped (GOODBYE on\n" +
+      "run the servo loop: HELLO, then WHATS_NEXT -> DESCRIBE/MEASURE/ADJUST/SLEEP until stopped (GOODBYE on " +
         "SIGINT/SIGTERM). With no --optimizer it runs the local optimizer in-process until its study ends.",
     )
     .option(

@@ -53,13 +53,13 @@ export const DEFAULT_LISTEN = "127.0.0.1:8080";
 /** swarmCommand builds the `swarm` command group. */
 export function swarmCommand(): Command {
   const swarm = new Command("swarm").description(
-    "spread a list of jobs over a pool of workers: deterministic, balanced to within one job, and\n" +
+    "spread a list of jobs over a pool of workers: deterministic, balanced to within one job, and " +
       "moving only the jobs balance requires when workers or jobs change",
   );
   swarm
     .command("assign")
     .description(
-      "compute an assignment from files (JSON or YAML lists) and print it as JSON worker -> jobs.\n" +
+      "compute an assignment from files (JSON or YAML lists) and print it as JSON worker -> jobs. " +
         "With --previous, jobs stay where they were unless balance requires a move.",
     )
     .requiredOption("--jobs <file>", "job names: a list, or a document `jobs: [...]`")
