@@ -1,25 +1,29 @@
 /**
  * `kubewise jobs`: the batch-job watcher and reporter (seed 001), the admission webhook that
- * applies tuned settings to new job pods, and the webhook's certificate.
+ * applies tuned settings to new job pods, the webhook's certificate and its registration.
  */
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import {
+  ConfigMapSettings,
+  JobPodWatcher,
   JobsError,
   JobsWatch,
   SettingsFile,
+  WEBHOOK_CONFIGURATION,
   WebhookServer,
   createServingCertificate,
+  registerWebhook,
   resolveWatchConfig,
   resolveWebhookConfig,
   webhookDnsNames,
-  type JobPodSource,
-  type JobsWatchConfig,
   type JobsWatchFlags,
   type JobsWebhookFlags,
+  type SettingsSource,
+  type WebhookEndpoint,
 } from "../jobs/index.js";
-import { action, packageVersion, parseIntFlag, type CommandContext } from "./common.js";
+import { action, connect, packageVersion, parseIntFlag, type CommandContext } from "./common.js";
 
 /** CertFlags are the flags of `kubewise jobs cert`. */
 export interface CertFlags {
@@ -28,6 +32,23 @@ export interface CertFlags {
   outDir: string;
   ip: string[];
   days: number;
+}
+
+/** WebhookFlags are the flags of `kubewise jobs webhook`: the shared ones and where settings come from. */
+export interface WebhookFlags extends JobsWebhookFlags {
+  /** settingsNamespace reads the settings ConfigMap through the API in this namespace. */
+  settingsNamespace?: string;
+}
+
+/** InstallWebhookFlags are the flags of `kubewise jobs install-webhook`. */
+export interface InstallWebhookFlags {
+  caFile: string;
+  url?: string;
+  service: string;
+  serviceNamespace: string;
+  name: string;
+  onlyNamespace: string[];
+  timeout: number;
 }
 
 /** jobsCommand builds the `jobs` command group. */
@@ -75,6 +96,10 @@ export function jobsCommand(): Command {
       "--settings-file <file>",
       "JobSettings document (the kubewise-jobs-settings ConfigMap's settings.yaml, mounted); re-read on change",
     )
+    .option(
+      "--settings-namespace <namespace>",
+      "read the kubewise-jobs-settings ConfigMap of this namespace through the API instead (watched: a change applies at once)",
+    )
     .option("--app-id-path <path>", "where a pod's app id is (env OPTUNE_APP_ID)")
     .action(action(runWebhook));
   jobs
@@ -90,12 +115,47 @@ export function jobsCommand(): Command {
     .option("--days <n>", "validity in days", parseIntFlag("days", 1), 365)
     .requiredOption("--out-dir <dir>", "folder to write ca.crt, tls.crt and tls.key to")
     .action(action(runCert));
+  jobs
+    .command("install-webhook")
+    .description(
+      "create or update the MutatingWebhookConfiguration that sends new job pods (label " +
+        'jobs.kubewise.io/job: "true") to the webhook, with the CA of its certificate as caBundle; ' +
+        "failurePolicy Ignore, so pods are never held up when the webhook is down",
+    )
+    .requiredOption(
+      "--ca-file <file>",
+      "the CA that signed the webhook's certificate (ca.crt of `jobs cert`)",
+    )
+    .option(
+      "--url <url>",
+      "call the webhook at this https URL (e.g. https://127.0.0.1:8443/mutate) instead of a Service",
+    )
+    .option("--service <name>", "the webhook's Service", "kubewise-jobs-webhook")
+    .option("--service-namespace <name>", "the webhook Service's namespace", "kubewise-system")
+    .option("--name <name>", "the MutatingWebhookConfiguration's name", WEBHOOK_CONFIGURATION)
+    .option(
+      "--only-namespace <name>",
+      "send only pods of this namespace (repeatable; default: every namespace but the system ones)",
+      collect,
+      [],
+    )
+    .option(
+      "--timeout <seconds>",
+      "how long the API server waits for the webhook (1-30)",
+      parseIntFlag("timeout", 1),
+      5,
+    )
+    .action(action(runInstallWebhook));
   return jobs;
 }
 
 async function runWatch(ctx: CommandContext, flags: JobsWatchFlags): Promise<void> {
   const config = resolveWatchConfig(flags);
-  const source = await podSourceFor(ctx, config);
+  const source = new JobPodWatcher({
+    client: connect(ctx.global),
+    namespaces: config.namespaces,
+    log: ctx.log,
+  });
   const reporter = { userAgent: `kubewise/${packageVersion()}` };
   const watch = new JobsWatch({ config, source, log: ctx.log, reporter });
   await watch.start();
@@ -106,26 +166,14 @@ async function runWatch(ctx: CommandContext, flags: JobsWatchFlags): Promise<voi
   }
 }
 
-/**
- * podSourceFor is the seam between `jobs watch` and Kubernetes: the pod watch over the
- * configured namespaces and the reported annotation, built on src/kube in
- * src/jobs/watcher.ts. Until that file lands, the command stops here with a clear error after
- * validating its configuration.
- */
-async function podSourceFor(_ctx: CommandContext, _config: JobsWatchConfig): Promise<JobPodSource> {
-  throw new JobsError(
-    "not-wired",
-    "jobs watch: the Kubernetes pod watcher (src/jobs/watcher.ts) is not part of this build yet",
-  );
-}
-
-async function runWebhook(ctx: CommandContext, flags: JobsWebhookFlags): Promise<void> {
+async function runWebhook(ctx: CommandContext, flags: WebhookFlags): Promise<void> {
   const config = resolveWebhookConfig(flags);
   const pair = readCertificate(config.certFile, config.keyFile);
-  const settings = config.settingsFile
-    ? await SettingsFile.open(config.settingsFile, ctx.log)
-    : { settingsFor: async () => undefined };
-  if (!config.settingsFile) ctx.log.warn("no --settings-file: pods are admitted unchanged");
+  const { settings, stop: stopSettings } = await settingsSource(
+    ctx,
+    config.settingsFile,
+    flags.settingsNamespace,
+  );
   const server = new WebhookServer({
     host: config.host,
     port: config.port,
@@ -153,7 +201,52 @@ async function runWebhook(ctx: CommandContext, flags: JobsWebhookFlags): Promise
   } finally {
     clearInterval(timer);
     await server.stop();
+    await stopSettings();
   }
+}
+
+// settingsSource picks where the webhook reads tuned settings: a file, the ConfigMap through the
+// API, or nowhere (pods admitted unchanged, which is allowed but worth a warning).
+async function settingsSource(
+  ctx: CommandContext,
+  file: string | undefined,
+  namespace: string | undefined,
+): Promise<{ settings: SettingsSource; stop: () => Promise<void> }> {
+  if (file !== undefined && namespace !== undefined) {
+    throw new JobsError("settings", "use --settings-file or --settings-namespace, not both");
+  }
+  if (file !== undefined) return { settings: await SettingsFile.open(file, ctx.log), stop: async () => {} };
+  if (namespace !== undefined) {
+    const settings = new ConfigMapSettings({ client: connect(ctx.global), namespace, log: ctx.log });
+    await settings.start();
+    return { settings, stop: () => settings.stop() };
+  }
+  ctx.log.warn("no --settings-file or --settings-namespace: pods are admitted unchanged");
+  return { settings: { settingsFor: async () => undefined }, stop: async () => {} };
+}
+
+async function runInstallWebhook(ctx: CommandContext, flags: InstallWebhookFlags): Promise<void> {
+  let caPem: string;
+  try {
+    caPem = readFileSync(flags.caFile, "utf8");
+  } catch (err) {
+    throw new JobsError("certificate", `cannot read --ca-file ${flags.caFile}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const endpoint: WebhookEndpoint =
+    flags.url !== undefined
+      ? { url: flags.url }
+      : { service: { name: flags.service, namespace: flags.serviceNamespace } };
+  const result = await registerWebhook(connect(ctx.global), {
+    name: flags.name,
+    endpoint,
+    caPem,
+    namespaces: flags.onlyNamespace,
+    timeoutSeconds: flags.timeout,
+  });
+  const calls = "url" in endpoint ? endpoint.url : `service ${flags.serviceNamespace}/${flags.service}`;
+  ctx.log.info({ name: flags.name, result, calls }, "webhook registered");
 }
 
 async function runCert(ctx: CommandContext, flags: CertFlags): Promise<void> {

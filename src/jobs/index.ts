@@ -6,7 +6,9 @@
  * keyed by pod uid, a reporter with backoff, and a pod annotation written after each 2xx. The
  * same runs feed the servo's `jobs` measure connector (duration statistics over a window), and
  * a mutating admission webhook applies the servo's latest cpu/mem/env for an app id to its new
- * job pods.
+ * job pods. watcher.ts, measure.ts, settings-store.ts and install.ts are the parts that talk to
+ * the cluster (through src/kube): the pod watch, the servo connector's run feed, the settings
+ * ConfigMap, and the webhook's registration.
  */
 export { JobsError, type JobsErrorReason } from "./errors.js";
 export {
@@ -130,3 +132,23 @@ export {
   type ServingCertificate,
   type ServingCertificateOptions,
 } from "./cert.js";
+export {
+  DEFAULT_START_TIMEOUT_MS,
+  JobPodWatcher,
+  JobRunWatch,
+  type JobPodWatcherOptions,
+  type JobRunWatchOptions,
+} from "./watcher.js";
+export { WatchedJobsMeasure, type WatchedJobsMeasureDeps } from "./measure.js";
+export { ConfigMapSettings, saveTunedSettings, type ConfigMapSettingsOptions } from "./settings-store.js";
+export {
+  JOB_LABEL,
+  SYSTEM_NAMESPACES,
+  WEBHOOK_CONFIGURATION,
+  WEBHOOK_NAME,
+  registerWebhook,
+  unregisterWebhook,
+  webhookConfiguration,
+  type WebhookEndpoint,
+  type WebhookRegistration,
+} from "./install.js";

@@ -76,17 +76,24 @@ export class JobsWatch {
       { namespaces: config.namespaces, app_id_path: config.appIdPath.source, outbox: config.outbox },
       "watching job pods",
     );
-    await source.start((pod, deleted) => {
-      try {
-        reconciler.reconcile(pod, deleted);
-      } catch (err) {
-        // An outbox write failed: the pod is looked at again on the next event or relist.
-        this.log.error(
-          { err, pod: pod.metadata?.name, namespace: pod.metadata?.namespace },
-          "cannot queue report",
-        );
-      }
-    });
+    try {
+      await source.start((pod, deleted) => {
+        try {
+          reconciler.reconcile(pod, deleted);
+        } catch (err) {
+          // An outbox write failed: the pod is looked at again on the next event or relist.
+          this.log.error(
+            { err, pod: pod.metadata?.name, namespace: pod.metadata?.namespace },
+            "cannot queue report",
+          );
+        }
+      });
+    } catch (err) {
+      // A source that cannot start (a namespace it may not watch) ends the watcher: without this
+      // the reporter's loop would keep the process alive with nothing feeding it.
+      await this.stop();
+      throw err;
+    }
   }
 
   async stop(): Promise<void> {
