@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
+import { Agent as HttpsAgent, type AgentOptions } from "node:https";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import {
@@ -81,6 +83,7 @@ export class KubeClient {
     if (!kc.getCurrentCluster()) {
       throw new KubeError("Invalid", `kubeconfig ${source} has no current cluster`);
     }
+    reuseConnections(kc);
     return new KubeClient(kc, source);
   }
 
@@ -153,4 +156,40 @@ function firstKubeconfigFromEnv(): string | undefined {
 function defaultKubeconfig(): string | undefined {
   const file = join(homedir(), ".kube", "config");
   return existsSync(file) ? file : undefined;
+}
+
+/**
+ * reuseConnections makes every request of one KubeConfig share keep-alive HTTPS agents. The
+ * client creates a new agent — so a new TCP connection and TLS handshake — for every API call,
+ * which costs about 20 ms each; one agent per server and credentials removes that. Proxied
+ * clusters keep the library's own agents.
+ */
+function reuseConnections(kc: KubeConfig): void {
+  const target = kc as unknown as {
+    createAgent: (cluster: { server?: string; proxyUrl?: string } | null, options: AgentOptions) => unknown;
+  };
+  const original = target.createAgent.bind(kc);
+  const agents = new Map<string, HttpsAgent>();
+  target.createAgent = (cluster, options) => {
+    if (!cluster?.server?.startsWith("https:") || cluster.proxyUrl) return original(cluster, options);
+    const key = createHash("sha256")
+      .update(
+        JSON.stringify([
+          cluster.server,
+          options.ca,
+          options.cert,
+          options.key,
+          options.pfx,
+          options.rejectUnauthorized,
+          options.servername,
+        ]),
+      )
+      .digest("hex");
+    let agent = agents.get(key);
+    if (!agent) {
+      agent = new HttpsAgent({ ...options, keepAlive: true });
+      agents.set(key, agent);
+    }
+    return agent;
+  };
 }
