@@ -17,6 +17,9 @@ import { measurementEvent } from "./measurement.js";
 import type { Outbox, OutboxEntry } from "./outbox.js";
 
 /** BackoffPolicy shapes the retry delays: initialMs * factor^(n-1), capped at maxMs, with jitter. */
+
+/** MARK_CONCURRENCY bounds the markReported hooks running beside the sending. */
+const MARK_CONCURRENCY = 8;
 export interface BackoffPolicy {
   /** initialMs is the base delay after the first failure. @default 1000 */
   initialMs: number;
@@ -136,6 +139,7 @@ export class Reporter {
   private readonly target: ReportTarget;
   private readonly log: Logger;
   private readonly markReported: MarkReported | undefined;
+  private readonly marking = new Set<Promise<void>>();
   private readonly policy: BackoffPolicy;
   private readonly requestTimeoutMs: number;
   private readonly idleMs: number;
@@ -210,7 +214,12 @@ export class Reporter {
    */
   async runOnce(): Promise<number | undefined> {
     await this.markDue();
-    const sendWait = await this.sendDue();
+    let sendWait: number | undefined;
+    try {
+      sendWait = await this.sendDue();
+    } finally {
+      await Promise.all(this.marking);
+    }
     this.pruneIfDue();
     // Asked after sending: a delivery in this pass may have left a hook to retry.
     const markWait =
@@ -272,9 +281,23 @@ export class Reporter {
         },
         "report delivered",
       );
-      await this.mark(entry);
+      await this.launchMark(entry);
     }
     return undefined;
+  }
+
+  /**
+   * launchMark runs the markReported hook beside the sending, at most MARK_CONCURRENCY at once:
+   * an annotation is an API round trip, and waiting for each one before the next report halves
+   * the rate at which a backlog drains after an outage.
+   */
+  private async launchMark(entry: OutboxEntry): Promise<void> {
+    while (this.marking.size >= MARK_CONCURRENCY) await Promise.race(this.marking);
+    const job: Promise<void> = this.mark(entry).then(
+      () => void this.marking.delete(job),
+      () => void this.marking.delete(job),
+    );
+    this.marking.add(job);
   }
 
   private scheduleRetry(entry: OutboxEntry, outcome: Extract<DeliveryOutcome, { kind: "retry" }>): number {
