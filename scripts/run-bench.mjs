@@ -15,7 +15,8 @@ if (unknown.length > 0) {
 }
 const needsCluster = new Set(["deploy", "jobs"]);
 const clusterDir = process.env.KUBEWISE_TEST_CLUSTER_DIR ?? ".kubewise/test-cluster";
-const cli = (stdio, ...a) => spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...a], { stdio }).status;
+const cli = (stdio, ...a) =>
+  spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...a], { stdio }).status;
 let started = false;
 if (names.some((n) => needsCluster.has(n)) && cli("ignore", "cluster", "status", "--dir", clusterDir) !== 0) {
   if (cli("inherit", "cluster", "up", "--dir", clusterDir) !== 0) process.exit(1);
@@ -24,7 +25,9 @@ if (names.some((n) => needsCluster.has(n)) && cli("ignore", "cluster", "status",
 let failed = 0;
 for (const name of names) {
   console.log(`\n=== bench/${name}`);
-  const res = spawnSync(process.execPath, ["--import", "tsx", join("bench", name, "main.ts")], { stdio: "inherit" });
+  const res = spawnSync(process.execPath, ["--import", "tsx", join("bench", name, "main.ts")], {
+    stdio: "inherit",
+  });
   if (res.status !== 0) failed++;
 }
 if (started) cli("inherit", "cluster", "down", "--dir", clusterDir);

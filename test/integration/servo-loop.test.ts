@@ -184,5 +184,5 @@ test("Verifies that a config with two main components is refused at start-up nam
   assert.match(res.stderr, /servo\.yaml: .*k8s\.application\.components/s);
   assert.match(res.stderr, /web-main\/main/);
   assert.match(res.stderr, /api\/server/);
-  assert.doesNotMatch(res.stderr, /    at /, "no stack trace");
+  assert.doesNotMatch(res.stderr, / {4}at /, "no stack trace");
 });
