@@ -63,10 +63,22 @@ const apply = (client = testCluster().client, t: DeployTarget, rollbackOnFailure
   applyService(client, t, { timeoutMs: 120_000, rollbackOnFailure });
 
 /** resourceVersions reads every object of the service, by kind/name. */
+/**
+ * resourceVersions fingerprints what a write by kubewise would change: the generation (spec) where
+ * the kind has one — controllers bump resourceVersion with status updates at any moment — else
+ * the resourceVersion, plus labels and annotations, which change no generation.
+ */
 async function resourceVersions(namespace: string, service: string): Promise<Record<string, string>> {
   const objects = await listServiceObjects(testCluster().client, namespace, service);
   return Object.fromEntries(
-    objects.map((o) => [`${o.kind}/${o.metadata?.name}`, o.metadata?.resourceVersion ?? ""]),
+    objects.map((o) => [
+      `${o.kind}/${o.metadata?.name}`,
+      [
+        o.metadata?.generation ?? o.metadata?.resourceVersion ?? "",
+        JSON.stringify(o.metadata?.labels ?? {}),
+        JSON.stringify(o.metadata?.annotations ?? {}),
+      ].join("|"),
+    ]),
   );
 }
 

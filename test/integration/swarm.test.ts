@@ -489,7 +489,14 @@ test("Verifies that a controller stopped in the middle of a restart rollout leav
     ],
   );
   await first.stop();
-  const stopped = await podUids(ns);
+  // The StatefulSet controller recreates the deleted worker 0 a moment later (Pending, as no node
+  // fits): wait for it, so the snapshot holds the replacement the next controller must not touch.
+  let stopped = new Map<string, string>();
+  await eventually(async () => {
+    stopped = await podUids(ns);
+    const uid = stopped.get("swarm-worker-0");
+    return uid !== undefined && uid !== before.get("swarm-worker-0");
+  }, "the replacement of worker 0 to be created");
   assert.deepEqual(
     restartedPods(before, stopped),
     ["swarm-worker-0"],
