@@ -1,6 +1,7 @@
 /**
  * `kubewise jobs`: the batch-job watcher and reporter (seed 001), the admission webhook that
- * applies tuned settings to new job pods, the webhook's certificate and its registration.
+ * applies tuned settings to new job pods, the webhook's certificate and its registration, and
+ * `jobs tune`, the servo that tunes an app id's jobs through the webhook's settings ConfigMap.
  */
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -8,12 +9,16 @@ import { Command } from "commander";
 import {
   ConfigMapSettings,
   JobPodWatcher,
+  JobSettingsConnector,
   JobsError,
   JobsWatch,
   SettingsFile,
   WEBHOOK_CONFIGURATION,
+  WatchedJobsMeasure,
   WebhookServer,
+  configMapSettingsStore,
   createServingCertificate,
+  loadJobsTuneConfig,
   registerWebhook,
   resolveWatchConfig,
   resolveWebhookConfig,
@@ -23,6 +28,14 @@ import {
   type SettingsSource,
   type WebhookEndpoint,
 } from "../jobs/index.js";
+import {
+  HttpTransport,
+  InProcessTransport,
+  LocalOptimizer,
+  Servo,
+  ServoError,
+  TrialStore,
+} from "../servo/index.js";
 import { action, connect, packageVersion, parseIntFlag, type CommandContext } from "./common.js";
 
 /** CertFlags are the flags of `kubewise jobs cert`. */
@@ -49,6 +62,14 @@ export interface InstallWebhookFlags {
   name: string;
   onlyNamespace: string[];
   timeout: number;
+}
+
+/** TuneFlags are the flags of `kubewise jobs tune`. */
+export interface TuneFlags {
+  config: string;
+  optimizer?: string;
+  tokenFile?: string;
+  maxSleep?: string;
 }
 
 /** jobsCommand builds the `jobs` command group. */
@@ -146,6 +167,28 @@ export function jobsCommand(): Command {
       5,
     )
     .action(action(runInstallWebhook));
+  jobs
+    .command("tune")
+    .description(
+      "tune the cpu, mem and env of one app id's job pods: a servo whose ADJUST writes the settings to the " +
+        "kubewise-jobs-settings ConfigMap (applied to new job pods by `jobs webhook`) and whose MEASURE " +
+        "measures the app id's job runs. With no --optimizer it runs the local optimizer of the file's " +
+        "optimizer section in-process and prints the study summary when the study ends.",
+    )
+    .requiredOption(
+      "-c, --config <file>",
+      "tune configuration (namespace, app_id, settings, env, resources, measure, optimizer)",
+    )
+    .option(
+      "--optimizer <url>",
+      "remote optimizer servo endpoint, e.g. https://host/accounts/ACCT/applications/APP/servo",
+    )
+    .option(
+      "--token-file <file>",
+      "file holding the bearer token for the optimizer (or set OPTUNE_AUTH_TOKEN)",
+    )
+    .option("--max-sleep <seconds>", "cap each SLEEP the optimizer asks for")
+    .action(action(runTune));
   return jobs;
 }
 
@@ -247,6 +290,56 @@ async function runInstallWebhook(ctx: CommandContext, flags: InstallWebhookFlags
   });
   const calls = "url" in endpoint ? endpoint.url : `service ${flags.serviceNamespace}/${flags.service}`;
   ctx.log.info({ name: flags.name, result, calls }, "webhook registered");
+}
+
+async function runTune(ctx: CommandContext, flags: TuneFlags): Promise<void> {
+  const config = loadJobsTuneConfig(flags.config);
+  const client = connect(ctx.global);
+  const adjuster = new JobSettingsConnector(config, {
+    store: configMapSettingsStore(client, config.namespace),
+    log: ctx.log,
+  });
+  const measurer = new WatchedJobsMeasure(config.measure, {
+    client,
+    namespace: config.namespace,
+    log: ctx.log,
+  });
+  const agent = `kubewise/${packageVersion()}`;
+  let maxSleepSeconds: number | undefined;
+  if (flags.maxSleep !== undefined) {
+    maxSleepSeconds = Number(flags.maxSleep);
+    if (!Number.isFinite(maxSleepSeconds) || maxSleepSeconds < 0) {
+      throw new ServoError(
+        "invalid-config",
+        `--max-sleep must be a number of seconds, not ${flags.maxSleep}`,
+      );
+    }
+  }
+  const parts = { adjusters: [adjuster], measurer, log: ctx.log, agent, maxSleepSeconds };
+  if (flags.optimizer !== undefined) {
+    const token =
+      flags.tokenFile !== undefined
+        ? readFileSync(flags.tokenFile, "utf8").trim()
+        : process.env.OPTUNE_AUTH_TOKEN;
+    const transport = new HttpTransport({ url: flags.optimizer, token, agent, log: ctx.log });
+    await new Servo({ ...parts, transport }).run(ctx.signal);
+    return;
+  }
+  if (config.optimizer === undefined) {
+    throw new ServoError(
+      "invalid-config",
+      `${flags.config}: no --optimizer URL and no optimizer section: add an optimizer section (objective, max_trials, ...) to run the local optimizer`,
+    );
+  }
+  const store = TrialStore.open(config.optimizer.db);
+  try {
+    const optimizer = new LocalOptimizer({ config: config.optimizer, store, log: ctx.log });
+    const servo = new Servo({ ...parts, transport: new InProcessTransport(optimizer) });
+    await servo.run(ctx.signal, (last) => last.cmd === "SLEEP" && optimizer.summary().done !== undefined);
+    process.stdout.write(`${JSON.stringify(optimizer.summary(), null, 2)}\n`);
+  } finally {
+    store.close();
+  }
 }
 
 async function runCert(ctx: CommandContext, flags: CertFlags): Promise<void> {

@@ -8,7 +8,8 @@
  * a mutating admission webhook applies the servo's latest cpu/mem/env for an app id to its new
  * job pods. watcher.ts, measure.ts, settings-store.ts and install.ts are the parts that talk to
  * the cluster (through src/kube): the pod watch, the servo connector's run feed, the settings
- * ConfigMap, and the webhook's registration.
+ * ConfigMap, and the webhook's registration; tune.ts is the servo adjust connector that writes
+ * that ConfigMap (`kubewise jobs tune`).
  */
 export { JobsError, type JobsErrorReason } from "./errors.js";
 export {
@@ -152,3 +153,13 @@ export {
   type WebhookEndpoint,
   type WebhookRegistration,
 } from "./install.js";
+export {
+  JobSettingsConnector,
+  configMapSettingsStore,
+  loadJobsTuneConfig,
+  parseJobsTuneConfig,
+  type JobSettingsConnectorDeps,
+  type JobsTuneConfig,
+  type TunedRange,
+  type TunedSettingsStore,
+} from "./tune.js";

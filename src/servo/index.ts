@@ -22,3 +22,11 @@ export type { AdjustConnector, MeasureConnector, Measurement, ProgressCallback }
 export { LocalOptimizer } from "./optimizer/optimizer.js";
 export { TrialStore } from "./optimizer/store.js";
 export { optimizerConfigSchema, type OptimizerConfig } from "./optimizer/config.js";
+export { checkEnvValue, checkRange, envDescription, rangeSetting } from "./connectors/resources.js";
+export {
+  cancelledError,
+  throwIfCancelled,
+  type AdjustOutcome,
+  type ComponentDescription,
+} from "./connectors/types.js";
+export type { EnumEnvSetting, EnvSetting, RangeEnvSetting, RangeSpec } from "./config.js";
