@@ -6,7 +6,12 @@
  * and see the same noise model. Prints median and p90 per method per surface; a run that does not
  * get there within MAX_TRIALS counts as "more than MAX_TRIALS".
  *
- * Run: npx tsx bench/optimizer/main.ts [--seeds N] [--max-trials N] [--no-optuna]
+ * A surface with a study (rps/cost under SLO, demo) reports metrics: each is measured with noise and
+ * scored by the study's CEL objective and constraints, so feasibility is measured too. Ours sees
+ * the constraint metrics through the constraints' slacks; Optuna gets the same information as
+ * graded constraint values (relative violation, <= 0 when met).
+ *
+ * Run: npx tsx bench/optimizer/main.ts [--seeds N] [--max-trials N] [--no-optuna] [--surface TEXT]
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -19,6 +24,7 @@ import {
   optimum,
   ours,
   randomSearch,
+  studyObjective,
   trialsToTarget,
   valuesOf,
   type Method,
@@ -32,16 +38,19 @@ interface Options {
   seeds: number;
   maxTrials: number;
   optuna: boolean;
+  /** surface keeps only the surfaces whose name contains it. */
+  surface: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { seeds: 20, maxTrials: 100, optuna: true };
+  const opts: Options = { seeds: 20, maxTrials: 100, optuna: true, surface: "" };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--seeds") opts.seeds = Number(argv[++i]);
     else if (a === "--max-trials") opts.maxTrials = Number(argv[++i]);
     else if (a === "--no-optuna") opts.optuna = false;
-    else throw new Error(`unknown argument ${a}: use --seeds N, --max-trials N, --no-optuna`);
+    else if (a === "--surface") opts.surface = argv[++i] ?? "";
+    else throw new Error(`unknown argument ${a}: use --seeds N, --max-trials N, --no-optuna, --surface TEXT`);
   }
   return opts;
 }
@@ -96,15 +105,32 @@ function exportSurface(surface: Surface, best: number, opts: Options): Record<st
   }));
   const objective: number[] = [];
   const feasible: boolean[] = [];
+  // A study's constraints are all metric bounds here; their metrics are exported so the runner
+  // can measure them with noise and grade them.
+  const compiled = studyObjective(surface);
+  const bounds = compiled?.bounds ?? [];
+  if (compiled && bounds.length !== compiled.spec.constraints.length)
+    throw new Error(`${surface.name}: the Optuna runner needs every constraint to bound a metric`);
+  const metrics: Record<string, number[]> = Object.fromEntries(bounds.map((b) => [b.metric, []]));
   forEachPoint(space, (p) => {
-    const o = surface.evaluate(valuesOf(space, p));
+    const values = valuesOf(space, p);
+    const o = surface.evaluate(values);
     objective.push(o.objective);
     feasible.push(o.feasible);
+    if (!surface.study || !compiled) return;
+    const m = surface.study.metrics(values);
+    for (const b of bounds) metrics[b.metric]?.push(m[b.metric] ?? NaN);
   });
+  // The runner adds noise to the bound metrics and, when the objective reads metrics, to the
+  // objective as a whole (an objective of settings alone is exact, as in the demo).
+  const objectiveNoise = surface.study && !/metrics/.test(surface.study.objective) ? 0 : surface.noise;
   return {
     name: surface.name,
     direction: surface.direction,
-    noise: surface.noise,
+    noise: objectiveNoise,
+    metric_noise: surface.study ? surface.noise : 0,
+    bounds: bounds.map((b) => ({ metric: b.metric, upper: b.upper, limit: b.limit })),
+    metrics,
     optimum: best,
     constrained: feasible.some((f) => !f),
     max_trials: opts.maxTrials,
@@ -144,7 +170,10 @@ function quantile(result: Result, q: number, maxTrials: number): string {
 
 function main(): void {
   const opts = parseArgs(process.argv.slice(2));
-  const surfaces = SURFACES.map((surface) => ({ surface, best: optimum(surface) }));
+  const surfaces = SURFACES.filter((s) => s.name.includes(opts.surface)).map((surface) => ({
+    surface,
+    best: optimum(surface),
+  }));
   const rows: string[][] = [];
   const timings: Record<string, number> = { ours: 0, random: 0, "optuna-tpe": 0 };
   const all: Record<string, Record<string, Result>> = {};

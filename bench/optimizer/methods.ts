@@ -4,6 +4,7 @@
  * on the true value of what it tried: the number of trials until one is feasible and within 5% of
  * the optimum.
  */
+import { compileObjective, type CompiledObjective } from "../../src/servo/optimizer/objective.js";
 import { mixSeed, seededRng, type Rng } from "../../src/servo/optimizer/random.js";
 import { suggest, type Observation } from "../../src/servo/optimizer/search.js";
 import {
@@ -11,6 +12,7 @@ import {
   gridValue,
   pointKey,
   spaceFromDescriptor,
+  toSettingValues,
   type Point,
   type SearchSpace,
 } from "../../src/servo/optimizer/space.js";
@@ -93,6 +95,47 @@ export const randomSearch: Method = (space, history, seed) => {
   return undefined;
 };
 
+/** studyObjective compiles a surface's study, if it has one. */
+export function studyObjective(surface: Surface): CompiledObjective | undefined {
+  const study = surface.study;
+  if (!study) return undefined;
+  return compileObjective({
+    objective: study.objective,
+    direction: surface.direction,
+    constraints: study.constraints,
+  });
+}
+
+/**
+ * measure is what the search sees of one trial. A surface with a study reports its metrics, each
+ * with noise, scored by the study's expressions (so feasibility and the constraint slacks come
+ * from the noisy metrics, as in a real study); otherwise the true objective gets noise and the true
+ * feasibility is reported.
+ */
+function measure(
+  run: { surface: Surface; compiled: CompiledObjective | undefined; space: SearchSpace; noise: Rng },
+  point: Point,
+  truth: Outcome,
+): Observation {
+  const { surface, compiled, space, noise } = run;
+  const study = surface.study;
+  if (study && compiled) {
+    const metrics = Object.fromEntries(
+      Object.entries(study.metrics(valuesOf(space, point))).map(([k, v]) => [
+        k,
+        Math.max(0, v * (1 + surface.noise * gaussian(noise))),
+      ]),
+    );
+    const e = compiled.evaluate({ metrics, settings: toSettingValues(space, point, true) });
+    const o: Observation = { point, score: e.score, feasible: e.feasible };
+    if (e.slacks) o.slacks = e.slacks;
+    return o;
+  }
+  const sign = surface.direction === "maximize" ? 1 : -1;
+  const measured = truth.objective * (1 + surface.noise * gaussian(noise));
+  return { point, score: sign * measured, feasible: truth.feasible };
+}
+
 /**
  * trialsToTarget runs one method on one surface and returns how many trials it took to try a
  * point within 5% of the optimum, or undefined if it did not within maxTrials.
@@ -105,16 +148,14 @@ export function trialsToTarget(
   maxTrials: number,
 ): number | undefined {
   const space = spaceFromDescriptor(surface.descriptor);
-  const noise = seededRng(mixSeed(seed, 99));
-  const sign = surface.direction === "maximize" ? 1 : -1;
+  const run = { surface, space, compiled: studyObjective(surface), noise: seededRng(mixSeed(seed, 99)) };
   const history: Observation[] = [];
   for (let t = 1; t <= maxTrials; t++) {
     const point = method(space, history, seed);
     if (!point) return undefined;
     const truth = surface.evaluate(valuesOf(space, point));
     if (reached(surface, best, truth)) return t;
-    const measured = truth.objective * (1 + surface.noise * gaussian(noise));
-    history.push({ point, score: sign * measured, feasible: truth.feasible });
+    history.push(measure(run, point, truth));
   }
   return undefined;
 }

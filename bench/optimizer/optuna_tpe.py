@@ -3,8 +3,10 @@
 Reads one JSON document on stdin (surfaces with their grids and a table of true outcomes) and
 writes {"<surface>": [trials-to-target or null per seed]} on stdout. Each study starts with the
 baseline (enqueued), sees the same noise model as the TypeScript methods and is scored on the true
-value of what it tried, with a constraint reported to TPE through
-``Trial.set_constraint`` as 0 (met) or 1 (broken).
+value of what it tried. Constraints reach TPE through ``Trial.set_constraint`` (<= 0 means met):
+for a surface that exports metric bounds, one graded value per bound, the measured metric's
+relative violation (so TPE, like ours, can tell a near miss from a far one); otherwise 0 (met)
+or 1 (broken).
 """
 import json
 import random
@@ -17,6 +19,9 @@ def run(surface, seed):
     dims = surface["dims"]
     table_obj = surface["objective"]
     table_ok = surface["feasible"]
+    bounds = surface.get("bounds", [])
+    metrics = surface.get("metrics", {})
+    metric_noise = surface.get("metric_noise", 0)
     sign = 1 if surface["direction"] == "maximize" else -1
     best = surface["optimum"]
     noise = random.Random(seed * 7919 + 99)
@@ -43,7 +48,12 @@ def run(surface, seed):
         ok = table_ok[index]
         if ok and sign * truth >= sign * best - 0.05 * abs(best):
             return t
-        if surface["constrained"]:
+        if bounds:
+            for k, b in enumerate(bounds):
+                measured = max(0.0, metrics[b["metric"]][index] * (1 + metric_noise * noise.gauss(0, 1)))
+                over = measured - b["limit"] if b["upper"] else b["limit"] - measured
+                trial.set_constraint(f"c{k}", over / max(abs(b["limit"]), 1e-9))
+        elif surface["constrained"]:
             # Optuna 5 reads constraints from the trial: <= 0 means met.
             trial.set_constraint("slo", 0.0 if ok else 1.0)
         study.tell(trial, truth * (1 + surface["noise"] * noise.gauss(0, 1)))

@@ -15,9 +15,11 @@ export interface GpPrediction {
 /** GpModel is a fitted process. */
 export interface GpModel {
   predict(x: readonly number[]): GpPrediction;
-  /** lengthscales and noise chosen by the fit, for logs and tests. */
+  /** lengthscales and noise chosen by the fit, for logs and tests (noise relative to the targets' variance). */
   readonly lengthscales: readonly number[];
   readonly noise: number;
+  /** noiseVariance is the fitted measurement noise in the units of the targets (squared). */
+  readonly noiseVariance: number;
 }
 
 const LENGTHSCALES = [0.04, 0.08, 0.15, 0.25, 0.4, 0.65, 1, 1.6, 3];
@@ -117,6 +119,15 @@ function factor(
   return { l, alpha, lml: -0.5 * fit - logDet + prior };
 }
 
+/** GpOptions change a fit's defaults. */
+export interface GpOptions {
+  /**
+   * priorMean is what the process predicts far from every point, in the units of the targets.
+   * @default the targets' mean
+   */
+  priorMean?: number;
+}
+
 /**
  * fitGp fits a process to points `xs` (encoded) and targets `ys`. `categorical[d]` marks the
  * dimensions compared by equality. Targets are standardised inside; predictions come back in the
@@ -126,10 +137,12 @@ export function fitGp(
   xs: readonly number[][],
   ys: readonly number[],
   categorical: readonly boolean[],
+  options: GpOptions = {},
 ): GpModel {
   const n = ys.length;
-  const mean = ys.reduce((s, y) => s + y, 0) / Math.max(1, n);
-  const sd = Math.sqrt(ys.reduce((s, y) => s + (y - mean) ** 2, 0) / Math.max(1, n)) || 1;
+  const average = ys.reduce((s, y) => s + y, 0) / Math.max(1, n);
+  const mean = options.priorMean ?? average;
+  const sd = Math.sqrt(ys.reduce((s, y) => s + (y - average) ** 2, 0) / Math.max(1, n)) || 1;
   const z = Float64Array.from(ys, (y) => (y - mean) / sd);
   const dims = categorical.length;
 
@@ -158,6 +171,7 @@ export function fitGp(
   return {
     lengthscales: ls,
     noise,
+    noiseVariance: noise * sd * sd,
     predict(x) {
       const ks = new Float64Array(n);
       for (let i = 0; i < n; i++) ks[i] = kernel(x, xs[i] ?? [], ls, categorical);

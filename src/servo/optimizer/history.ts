@@ -29,7 +29,11 @@ export function toObservations(
     const point = fromSettingValues(space, t.values);
     const e = evaluations[i];
     if (!point || !e) return [];
-    return [{ point, score: e.score, feasible: e.feasible }];
+    return [
+      e.slacks === undefined
+        ? { point, score: e.score, feasible: e.feasible }
+        : { point, score: e.score, feasible: e.feasible, slacks: e.slacks },
+    ];
   });
 }
 

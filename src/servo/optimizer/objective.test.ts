@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { compileObjective, penalisedScores } from "./objective.js";
+import { compileObjective, constraintSlack, penalisedScores } from "./objective.js";
 import { OptimizerError } from "./errors.js";
 
 const trial = {
@@ -113,4 +113,63 @@ void test("Verifies that penalised scores put every infeasible trial below every
   assert.ok(b < c && e < c, `infeasible ${b}, ${e} not below feasible ${c}`);
   assert.ok(b > e, "infeasible trials should keep their order");
   assert.equal(d, undefined);
+});
+
+void test("Verifies that constraints comparing a metric with a constant are recognised as bounds, either way round and in && parts", () => {
+  const o = compileObjective({
+    objective: "metrics.throughput",
+    direction: "maximize",
+    constraints: [
+      { name: "latency", expression: "metrics.latency_p90 <= 50.0" },
+      { expression: "100 < metrics.throughput" },
+      { name: "both", expression: 'metrics["p90"] < 150 && metrics.errors <= -1.5' },
+      { name: "gc", expression: 'settings.gc == "g1"' },
+      { name: "sum", expression: "metrics.a + metrics.b < 3.0" },
+      { name: "ratio", expression: "metrics.a <= metrics.b" },
+      { name: "either", expression: "metrics.a <= 1.0 || metrics.b <= 1.0" },
+    ],
+  });
+  assert.deepEqual(o.bounds, [
+    { key: "latency", metric: "latency_p90", upper: true, limit: 50 },
+    { key: "100 < metrics.throughput", metric: "throughput", upper: false, limit: 100 },
+    { key: "both#1", metric: "p90", upper: true, limit: 150 },
+    { key: "both#2", metric: "errors", upper: true, limit: -1.5 },
+  ]);
+});
+
+void test("Verifies that slacks grade how far a metric is inside or outside its bound, on a log scale for positive limits", () => {
+  const o = compileObjective({
+    objective: "metrics.rps",
+    direction: "maximize",
+    constraints: [
+      { name: "latency", expression: "metrics.p90 <= 50.0" },
+      { name: "errors", expression: "metrics.error_rate <= 0.5" },
+      { name: "rps", expression: "metrics.rps >= 100.0" },
+    ],
+  });
+  const slacks = (metrics: Record<string, number>): Record<string, number> =>
+    o.evaluate({ metrics, settings: {} }).slacks ?? {};
+  const near = slacks({ p90: 55, error_rate: 0, rps: 120 });
+  const far = slacks({ p90: 1192, error_rate: 64.7, rps: 80 });
+  const inside = slacks({ p90: 29, error_rate: 0.2, rps: 300 });
+  assert.ok((near.latency ?? 0) < 0 && (near.latency ?? 0) > -0.2, `p90 55 ms: ${near.latency}`);
+  assert.ok((far.latency ?? 0) < -2, `p90 1192 ms: ${far.latency}`);
+  assert.ok((inside.latency ?? 0) > 0);
+  // No errors at all is well inside the limit, and finite.
+  assert.ok(Number.isFinite(near.errors) && (near.errors ?? 0) > 2);
+  assert.ok((far.errors ?? 0) < -4);
+  // A lower bound: more is inside.
+  assert.ok((inside.rps ?? 0) > 0 && (far.rps ?? 0) < 0);
+  // A missing metric has no slack; a study without bounds has none at all.
+  assert.equal(slacks({ p90: 40, rps: 120 }).errors, undefined);
+  const plain = compileObjective({ objective: "metrics.rps", direction: "maximize", constraints: [] });
+  assert.equal(plain.evaluate({ metrics: { rps: 1 }, settings: {} }).slacks, undefined);
+});
+
+void test("Verifies that a slack is zero at the limit and relative to it for limits that are not positive", () => {
+  const upper = { key: "k", metric: "m", upper: true, limit: 50 };
+  assert.ok(Math.abs(constraintSlack(upper, 50)) < 1e-12);
+  assert.ok(constraintSlack(upper, 45) > 0 && constraintSlack(upper, 55) < 0);
+  assert.equal(constraintSlack({ key: "k", metric: "m", upper: true, limit: -10 }, -15), 0.5);
+  assert.equal(constraintSlack({ key: "k", metric: "m", upper: false, limit: 0 }, 2), 2);
 });

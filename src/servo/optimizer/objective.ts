@@ -47,13 +47,36 @@ export interface Evaluation {
   feasible: boolean;
   /** violated names the constraints the trial broke (or could not be evaluated on). */
   violated: string[];
+  /**
+   * slacks grade the constraints that compare a metric with a constant (CompiledObjective.bounds),
+   * keyed by ConstraintBound.key: how far the measured metric is inside (positive) or outside
+   * (negative) its limit. Present when the study has such constraints and the trial measured
+   * their metrics; the search models them to tell "just over the SLO" from "far over it".
+   */
+  slacks?: Record<string, number>;
   error?: string;
 }
 
 /** CompiledObjective evaluates trials. */
 export interface CompiledObjective {
   readonly spec: ObjectiveSpec;
+  /** bounds are the constraints (or `&&` parts of them) that compare one metric with a constant. */
+  readonly bounds: readonly ConstraintBound[];
   evaluate(trial: TrialData): Evaluation;
+}
+
+/**
+ * ConstraintBound is a constraint, or one `&&` part of it, of the form `metrics.NAME <= LIMIT`
+ * (or `<`, `>=`, `>`, either side, `metrics["NAME"]` too). Such a constraint says more than
+ * met / broken: a p90 of 55 ms against a 50 ms SLO is nearly met, 1200 ms is far from it.
+ */
+export interface ConstraintBound {
+  /** key identifies the bound in Evaluation.slacks: the constraint's name, `#part` for `&&` parts. */
+  key: string;
+  metric: string;
+  /** upper is true for `metric <= limit` (or `<`), false for `metric >= limit` (or `>`). */
+  upper: boolean;
+  limit: number;
 }
 
 const environment = buildEnvironment();
@@ -125,8 +148,10 @@ export function compileObjective(spec: ObjectiveSpec): CompiledObjective {
     program: compile(`constraint`, c.expression, "bool"),
     source: c.expression,
   }));
+  const bounds = constraints.flatMap((c) => boundsOf(c.name, c.program.ast));
   return {
     spec,
+    bounds,
     evaluate(trial) {
       const context = celContext(trial);
       const violated: string[] = [];
@@ -154,11 +179,104 @@ export function compileObjective(spec: ObjectiveSpec): CompiledObjective {
         feasible: score !== undefined && violated.length === 0,
         violated,
       };
+      const slacks = slacksOf(bounds, trial.metrics);
+      if (slacks) out.slacks = slacks;
       if (errors.length > 0)
         out.error = `${errors.join("; ")} (metrics: ${Object.keys(trial.metrics).join(", ") || "none"})`;
       return out;
     },
   };
+}
+
+/** AstNode is the part of a cel-js AST node that boundsOf reads. */
+interface AstNode {
+  op: string;
+  args: unknown;
+}
+
+function isNode(v: unknown): v is AstNode {
+  return typeof v === "object" && v !== null && "op" in v && "args" in v;
+}
+
+/** metricOf reads `metrics.NAME` or `metrics["NAME"]`. */
+function metricOf(node: unknown): string | undefined {
+  if (!isNode(node) || !Array.isArray(node.args)) return undefined;
+  const [target, field] = node.args as unknown[];
+  if (!isNode(target) || target.op !== "id" || target.args !== "metrics") return undefined;
+  if (node.op === "." && typeof field === "string") return field;
+  if (node.op === "[]" && isNode(field) && field.op === "value" && typeof field.args === "string")
+    return field.args;
+  return undefined;
+}
+
+/** constantOf reads a number literal, possibly negated. */
+function constantOf(node: unknown): number | undefined {
+  if (!isNode(node)) return undefined;
+  if (node.op === "-_") {
+    const v = constantOf(node.args);
+    return v === undefined ? undefined : -v;
+  }
+  if (node.op !== "value") return undefined;
+  const v = typeof node.args === "bigint" ? Number(node.args) : node.args;
+  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
+}
+
+const FLIPPED: Record<string, string> = { "<": ">", "<=": ">=", ">": "<", ">=": "<=" };
+
+/** boundsOf finds the metric-vs-constant comparisons a constraint is a conjunction of. */
+function boundsOf(name: string, ast: unknown): ConstraintBound[] {
+  const parts: unknown[] = [];
+  const split = (node: unknown): void => {
+    if (isNode(node) && node.op === "&&" && Array.isArray(node.args)) for (const a of node.args) split(a);
+    else parts.push(node);
+  };
+  split(ast);
+  return parts.flatMap((node, i): ConstraintBound[] => {
+    if (!isNode(node) || !(node.op in FLIPPED) || !Array.isArray(node.args)) return [];
+    const [l, r] = node.args as unknown[];
+    let metric = metricOf(l);
+    let limit = constantOf(r);
+    let op = node.op;
+    if (metric === undefined || limit === undefined) {
+      metric = metricOf(r);
+      limit = constantOf(l);
+      op = FLIPPED[op] ?? op;
+    }
+    if (metric === undefined || limit === undefined) return [];
+    const key = parts.length > 1 ? `${name}#${i + 1}` : name;
+    return [{ key, metric, upper: op.startsWith("<"), limit }];
+  });
+}
+
+/** slacksOf grades every bound whose metric was measured; undefined when none was. */
+function slacksOf(
+  bounds: readonly ConstraintBound[],
+  metrics: Record<string, number>,
+): Record<string, number> | undefined {
+  const slacks: Record<string, number> = {};
+  for (const b of bounds) {
+    const v = metrics[b.metric];
+    if (typeof v === "number" && Number.isFinite(v)) slacks[b.key] = constraintSlack(b, v);
+  }
+  return Object.keys(slacks).length > 0 ? slacks : undefined;
+}
+
+/**
+ * constraintSlack is how far `value` is inside the bound (positive) or outside it (negative),
+ * relative to the limit. For a positive limit it is a log ratio, with a tenth of the limit added
+ * to both sides so a zero reading (no errors) stays finite: latency and error rates vary over
+ * orders of magnitude, and a miss by 10% should weigh the same at 50 ms as at 5 s. Otherwise it is
+ * the difference, divided by the limit's magnitude unless that is 0.
+ */
+export function constraintSlack(bound: ConstraintBound, value: number): number {
+  const { limit, upper } = bound;
+  if (limit > 0) {
+    const c = limit / 10;
+    const gap = Math.log(limit + c) - Math.log(Math.max(0, value) + c);
+    return upper ? gap : -gap;
+  }
+  const gap = (limit - value) / (limit === 0 ? 1 : Math.abs(limit));
+  return upper ? gap : -gap;
 }
 
 function toNumber(v: unknown): number | undefined {
