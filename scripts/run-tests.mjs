@@ -12,6 +12,8 @@ if (!roots) {
   process.exit(2);
 }
 const only = process.argv.slice(3);
+// KUBEWISE_TEST_EXCLUDE: comma-separated path fragments of test files to leave out (see .ci/run).
+const exclude = (process.env.KUBEWISE_TEST_EXCLUDE ?? "").split(",").filter((e) => e.length > 0);
 
 function find(dir) {
   const out = [];
@@ -26,7 +28,9 @@ function find(dir) {
 const files = roots
   .flatMap(find)
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .filter((f) => !exclude.some((e) => f.includes(e)))
   .sort();
+if (exclude.length > 0) console.error(`excluded by KUBEWISE_TEST_EXCLUDE: ${exclude.join(", ")}`);
 if (files.length === 0) {
   console.error(`no ${kind} test files found`);
   process.exit(1);

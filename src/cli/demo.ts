@@ -5,6 +5,8 @@ import { DEFAULT_CLUSTER_DIR, projectRoot, up } from "../cluster/index.js";
 import {
   KubeClient,
   applyObject,
+  deleteObject,
+  waitForDeleted,
   waitForRollout,
   type V1Deployment,
   type V1Namespace,
@@ -97,7 +99,22 @@ async function runDemo(ctx: CommandContext, flags: DemoFlags): Promise<void> {
     ...(config.optimizer as object),
     max_trials: flags.trials,
   });
-  if (!flags.resume && existsSync(optimizerConfig.db)) rmSync(optimizerConfig.db);
+  if (!flags.resume) {
+    if (existsSync(optimizerConfig.db)) rmSync(optimizerConfig.db);
+    // A tuning pod left by an earlier run would be this run's baseline; start from the main app.
+    const leftover = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "opsani-tuning", namespace: NAMESPACE },
+    };
+    if (await deleteObject(client, leftover, { gracePeriodSeconds: 0 })) {
+      await waitForDeleted(
+        client,
+        { apiVersion: "v1", kind: "Pod", namespace: NAMESPACE, name: "opsani-tuning" },
+        { timeoutMs: 60_000 },
+      );
+    }
+  }
   const store = TrialStore.open(optimizerConfig.db);
   let summary;
   try {

@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,6 +8,18 @@ import { optimizerConfigSchema, type OptimizerConfigInput } from "./config.js";
 import { LocalOptimizer } from "./optimizer.js";
 import { TrialStore } from "./store.js";
 import { simulateServo, type SimulatedApp } from "./testing.js";
+
+// Every store is closed when the file's tests end: better-sqlite3 statements finalised during
+// process teardown crash Node 24 (a native assertion in the environment cleanup hooks).
+const openStores: TrialStore[] = [];
+function memoryStore(): TrialStore {
+  const store = TrialStore.open(":memory:");
+  openStores.push(store);
+  return store;
+}
+after(() => {
+  for (const store of openStores) store.close();
+});
 
 const FIXED_NOW = () => new Date("2024-01-02T03:04:05Z");
 
@@ -45,7 +57,7 @@ function config(extra: Partial<OptimizerConfigInput> = {}) {
 }
 
 void test("Verifies that a session describes first, measures the baseline without adjusting, then adjusts and measures", async () => {
-  const store = TrialStore.open(":memory:");
+  const store = memoryStore();
   const optimizer = new LocalOptimizer({ config: config({ apply_best: false }), store, now: FIXED_NOW });
   const log = await simulateServo((e, p) => optimizer.post(e, p), app);
   const names = log.commands.map((c) => c.cmd);
@@ -68,7 +80,7 @@ void test("Verifies that a session describes first, measures the baseline withou
 });
 
 void test("Verifies that a finished study applies the best feasible settings, then sleeps", async () => {
-  const store = TrialStore.open(":memory:");
+  const store = memoryStore();
   const optimizer = new LocalOptimizer({ config: config(), store, now: FIXED_NOW });
   const log = await simulateServo((e, p) => optimizer.post(e, p), app);
   const summary = optimizer.summary();
@@ -123,7 +135,7 @@ void test("Verifies that a restarted optimizer resumes the study from the databa
 });
 
 void test("Verifies that a rejected adjust is recorded as a rejected trial and the app is described again", async () => {
-  const store = TrialStore.open(":memory:");
+  const store = memoryStore();
   const optimizer = new LocalOptimizer({ config: config({ max_trials: 5 }), store, now: FIXED_NOW });
   const rejecting: SimulatedApp = { ...app, reject: (v) => (Number(v.web?.mem) < 1 ? "oom" : undefined) };
   const log = await simulateServo((e, p) => optimizer.post(e, p), rejecting);
@@ -139,7 +151,7 @@ void test("Verifies that a rejected adjust is recorded as a rejected trial and t
 void test("Verifies that results out of turn and foreign cmd_uids are refused with optimizer statuses", () => {
   const optimizer = new LocalOptimizer({
     config: config(),
-    store: TrialStore.open(":memory:"),
+    store: memoryStore(),
     now: FIXED_NOW,
   });
   assert.deepEqual(optimizer.handle({ event: "HELLO", param: { agent: "x" } }), { status: "ok" });
@@ -165,7 +177,7 @@ void test("Verifies that results out of turn and foreign cmd_uids are refused wi
 void test("Verifies that a failed describe backs off with a SLEEP before describing again", () => {
   const optimizer = new LocalOptimizer({
     config: config(),
-    store: TrialStore.open(":memory:"),
+    store: memoryStore(),
     now: FIXED_NOW,
   });
   const describe = parseCommand(optimizer.handle({ event: "WHATS_NEXT", param: null }));
@@ -180,7 +192,7 @@ void test("Verifies that a failed describe backs off with a SLEEP before describ
 });
 
 void test("Verifies that a study whose objective cannot be evaluated stops with the error as its reason", async () => {
-  const store = TrialStore.open(":memory:");
+  const store = memoryStore();
   const optimizer = new LocalOptimizer({
     config: config({ objective: "metrics.throughput", constraints: [], max_trials: 20 }),
     store,
@@ -195,7 +207,7 @@ void test("Verifies that a study whose objective cannot be evaluated stops with 
 });
 
 void test("Verifies that a setting described without a value is adjusted before the baseline is measured", async () => {
-  const store = TrialStore.open(":memory:");
+  const store = memoryStore();
   const optimizer = new LocalOptimizer({
     config: config({ max_trials: 1, apply_best: false }),
     store,
