@@ -20,10 +20,10 @@ import {
   assembleServo,
   loadServoConfig,
   optimizerConfigSchema,
+  writeReport,
+  type OptimizerTransport,
 } from "../servo/index.js";
-import { writeReport } from "../servo/optimizer/index.js";
 import { createLogger } from "../log.js";
-import type { OptimizerTransport } from "../servo/index.js";
 import { action, parseIntFlag, type CommandContext } from "./common.js";
 
 interface DemoFlags {

@@ -11,7 +11,7 @@ import {
   TrialStore,
   writeReport,
   type OptimizerConfig,
-} from "../servo/optimizer/index.js";
+} from "../servo/index.js";
 import { action, parseIntFlag, type CommandContext } from "./common.js";
 
 /** ServeFlags are the flags of `kubewise optimizer serve`; each overrides the servo.yaml field it names. */

@@ -19,9 +19,19 @@ export {
   LEGACY_TUNING_FOR_ANNOTATION,
 } from "./connectors/k8slive.js";
 export type { AdjustConnector, MeasureConnector, Measurement, ProgressCallback } from "./connectors/types.js";
-export { LocalOptimizer } from "./optimizer/optimizer.js";
-export { TrialStore } from "./optimizer/store.js";
-export { optimizerConfigSchema, type OptimizerConfig } from "./optimizer/config.js";
+export {
+  LocalOptimizer,
+  OptimizerError,
+  TrialStore,
+  compileObjective,
+  optimizerConfigSchema,
+  startOptimizerServer,
+  writeReport,
+  type OptimizerConfig,
+  type OptimizerServer,
+  type ReportFiles,
+  type StudySummary,
+} from "./optimizer/index.js";
 export { checkEnvValue, checkRange, envDescription, rangeSetting } from "./connectors/resources.js";
 export {
   cancelledError,
