@@ -8,7 +8,8 @@
 ARG NODE_VERSION=24
 
 FROM node:${NODE_VERSION}-bookworm-slim AS build
-# better-sqlite3 compiles from source when no prebuilt addon matches.
+# better-sqlite3 compiles from source when no prebuilt addon matches. On this Node 24 image the
+# SQLite stores use the built-in node:sqlite (src/sqlite.ts); the addon serves Node 20-23.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*

@@ -56,6 +56,7 @@ export class NodeAgent {
       options.cgroupRoot ?? config.cgroup_root,
       config.cgroup_driver,
       config.cgroup_version,
+      config.cgroup_parent,
     );
     this.source = podSourceFor(options.podSource ?? config.pod_source, nodeName, options);
     this.metrics = new TaskMetrics({
@@ -121,16 +122,17 @@ export class NodeAgent {
   private warnOnDriverMismatch(): void {
     const probe = this.layout.controllers.cpu ?? this.layout.controllers.memory ?? this.layout.root;
     const other = this.layout.driver === "systemd" ? "cgroupfs" : "systemd";
-    if (existsSync(probe + kubepodsPath(this.layout.driver))) return;
-    if (existsSync(probe + kubepodsPath(other))) {
+    const mine = kubepodsPath(this.layout.driver, this.layout.kubepods);
+    if (existsSync(probe + mine)) return;
+    if (this.layout.kubepods === undefined && existsSync(probe + kubepodsPath(other))) {
       this.log.warn(
         { configured: this.layout.driver, found: other },
         "no kubepods cgroup for the configured cgroup_driver, but there is one for the other driver: set cgroup_driver",
       );
     } else {
       this.log.warn(
-        { path: probe + kubepodsPath(this.layout.driver) },
-        "no kubepods cgroup yet: is this a Kubernetes node, and --cgroup-root right?",
+        { path: probe + mine },
+        "no kubepods cgroup yet: is this a Kubernetes node, and --cgroup-root (and cgroup_parent) right?",
       );
     }
   }

@@ -164,7 +164,7 @@ export class ApiServerPodSource implements PodSource {
       case "Forbidden":
         message =
           `the API server refused to list the pods of node ${nodeName} ${where(w)}: ${detail}. ` +
-          `The agent's identity needs get, list and watch on pods ${w.namespace ? `in namespace ${w.namespace}` : "in all namespaces"} ` +
+          `The agent's identity needs list and watch on pods ${w.namespace ? `in namespace ${w.namespace}` : "in all namespaces"} ` +
           `(the ClusterRole and ClusterRoleBinding in manifests/agent/rbac.yaml${w.namespace ? ", or a Role and RoleBinding in the namespace" : ""})`;
         break;
       case "Unauthorized":

@@ -7,6 +7,7 @@ import { RuleAllocator, type Allocator } from "./allocator.js";
 import { AllocationApplier, cpuManagerPolicy, type AllocationResult } from "./apply.js";
 import {
   CgroupReader,
+  containerCgroupPath,
   detectCgroupLayout,
   podCgroupPath,
   type CgroupLayout,
@@ -231,3 +232,85 @@ test("Verifies that the CPU manager policy comes from the config, the state file
     removeTree(root);
   }
 });
+
+for (const fixture of [
+  { version: "v1", driver: "cgroupfs" },
+  { version: "v2", driver: "systemd" },
+] as FixtureLayout[]) {
+  test(`Verifies on ${fixture.version} that a cpu quota reaches the containers: pod first when raising, containers first when lowering`, async () => {
+    // Pod 1 of the fixture: pod and both containers at 50000 µs (500m), the containers' own limit.
+    const s = setUp(fixture, ["burstable", "burstable"]);
+    try {
+      const task = s.tasks[1]!;
+      const podPath = podCgroupPath(fixture.driver, "burstable", task.cgroupUid);
+      const containerPaths = task.containers.map((c) => containerCgroupPath(fixture.driver, podPath, c));
+      const file = fixture.version === "v2" ? "cpu.max" : "cpu.cfs_quota_us";
+      const quotas = (): string[] =>
+        [podPath, ...containerPaths].map(
+          (p) =>
+            readFileSync(join(s.layout.controllers.cpu + p, file), "utf8")
+              .trim()
+              .split(" ")[0]!,
+        );
+      const only = (r: AllocationResult[]): AllocationResult => r.find((x) => x.taskId === task.id)!;
+      const run = async (cpu_quota: string): Promise<AllocationResult> =>
+        only(await round(s, applier(s, new RuleAllocator({ rules: [{ name: "q", cpu_quota }] }))));
+
+      const raised = await run("1500m");
+      assert.equal(raised.outcome, "updated");
+      assert.equal(raised.message, "50000 -> 150000 (and in 2 container cgroups)");
+      assert.deepEqual(
+        raised.cgroups?.map((c) => `${c.path} ${c.from} -> ${c.to} ${c.outcome}`),
+        [podPath, ...containerPaths].map((p) => `${p} 50000 -> 150000 updated`),
+      );
+      assert.deepEqual(quotas(), ["150000", "150000", "150000"]);
+
+      const lowered = await run("200m");
+      assert.equal(lowered.outcome, "updated");
+      assert.deepEqual(
+        lowered.cgroups?.map((c) => c.path),
+        [...containerPaths, podPath],
+      );
+      assert.deepEqual(quotas(), ["20000", "20000", "20000"]);
+
+      // The runtime resets one container's quota: only that container is written again.
+      const c0 = join(s.layout.controllers.cpu + containerPaths[0]!, file);
+      writeFileSync(c0, fixture.version === "v2" ? "50000 100000\n" : "50000\n");
+      const again = await run("200m");
+      assert.equal(again.outcome, "updated");
+      assert.equal(again.message, "20000 already on the pod; set in 1 container cgroup");
+      assert.deepEqual(
+        again.cgroups?.map((c) => c.outcome),
+        ["unchanged", "updated", "unchanged"],
+        "the pod keeps its quota (so pod first, as not lowering); only c0 differed",
+      );
+      assert.equal((await run("200m")).outcome, "unchanged");
+    } finally {
+      removeTree(s.root);
+    }
+  });
+
+  test(`Verifies on ${fixture.version} that a quota is refused, not reported done, when a container's cgroup is missing`, async () => {
+    const s = setUp(fixture, ["burstable"]);
+    try {
+      const task = s.tasks[0]!;
+      const podPath = podCgroupPath(fixture.driver, "burstable", task.cgroupUid);
+      const gone = containerCgroupPath(fixture.driver, podPath, task.containers[1]!);
+      rmSync(s.layout.controllers.cpu + gone, { recursive: true });
+      const results = await round(
+        s,
+        applier(s, new RuleAllocator({ rules: [{ name: "q", cpu_quota: "1500m" }] })),
+      );
+      assert.deepEqual(outcomes(results), ["default/p0 cpu_quota refused container-cgroup-missing"]);
+      assert.match(results[0]?.message ?? "", new RegExp(`container c1 .* has no cpu cgroup at ${gone}`));
+      const file = fixture.version === "v2" ? "cpu.max" : "cpu.cfs_quota_us";
+      assert.match(
+        readFileSync(join(s.layout.controllers.cpu + podPath, file), "utf8"),
+        /^(max|-1)/,
+        "pod untouched",
+      );
+    } finally {
+      removeTree(s.root);
+    }
+  });
+}

@@ -146,6 +146,9 @@ for (const fixture of [
         assert.equal(s.memWorkingSetBytes, v.memCurrent - v.inactiveFile);
         assert.equal(s.memLimitBytes, v.memMax === "max" ? Infinity : v.memMax);
         assert.equal(s.memMaxUsageBytes, v.memPeak);
+        // v1 memory.soft_limit_in_bytes unset (LLONG_MAX rounded to pages), v2 memory.low 0.
+        assert.equal(s.memSoftLimitBytes, fixture.version === "v2" ? 0 : Infinity);
+        assert.ok(Math.abs((s.lastSeenSeconds ?? 0) - Date.now() / 1000) < 5, "last seen is the read time");
         assert.equal(s.pageFaults, v.pgfault);
         assert.equal(s.majorPageFaults, v.pgmajfault);
         assert.equal(s.subcontainers, 2);
@@ -224,8 +227,8 @@ test("Verifies that each file is read once per pod per iteration, and a cgroup t
     });
     await reader.readTasks([p.task]);
     assert.equal(new Set(reads).size, reads.length, `duplicate reads: ${reads.join(", ")}`);
-    // cpu.stat, memory.{stat,current,max,peak}, {cpu,memory,io}.pressure, cpu.max, cpu.weight, cpuset.cpus
-    assert.equal(reads.length, 11);
+    // cpu.stat, memory.{stat,current,max,peak,low}, {cpu,memory,io}.pressure, cpu.max, cpu.weight, cpuset.cpus
+    assert.equal(reads.length, 12);
     const dir = root + podCgroupPath("systemd", "burstable", p.task.cgroupUid);
     rmSync(dir, { recursive: true });
     assert.equal((await reader.readTasks([p.task])).size, 0);
@@ -234,5 +237,49 @@ test("Verifies that each file is read once per pod per iteration, and a cgroup t
     assert.equal((await reader.readTasks([p.task])).get(p.task.id)?.memUsageBytes, 4096);
   } finally {
     removeTree(root);
+  }
+});
+
+test("Verifies that a custom cgroup_parent (kubelet --cgroup-root) places pods under it for both drivers", async () => {
+  assert.equal(
+    podCgroupPath("cgroupfs", "burstable", uid, "/custom/kubepods"),
+    `/custom/kubepods/burstable/pod${uid}`,
+  );
+  assert.equal(
+    podCgroupPath("cgroupfs", "guaranteed", uid, "/custom/kubepods"),
+    `/custom/kubepods/pod${uid}`,
+  );
+  const u = uid.replace(/-/g, "_");
+  assert.equal(
+    podCgroupPath("systemd", "besteffort", uid, "/custom.slice/custom-kubepods.slice"),
+    `/custom.slice/custom-kubepods.slice/custom-kubepods-besteffort.slice/custom-kubepods-besteffort-pod${u}.slice`,
+  );
+  assert.equal(
+    podCgroupPath("systemd", "guaranteed", uid, "/custom.slice/custom-kubepods.slice"),
+    `/custom.slice/custom-kubepods.slice/custom-kubepods-pod${u}.slice`,
+  );
+  for (const fixture of [
+    { version: "v1", driver: "cgroupfs", kubepods: "/custom/kubepods" },
+    { version: "v2", driver: "systemd", kubepods: "/custom.slice/custom-kubepods.slice" },
+  ] as FixtureLayout[]) {
+    const root = makeTempRoot();
+    try {
+      const p = fixturePod(2, "burstable");
+      buildTree(root, fixture, [p.fixture]);
+      const custom = new CgroupReader(detectCgroupLayout(root, fixture.driver, "auto", fixture.kubepods));
+      const s = custom.readTask(p.task);
+      assert.equal(s?.path, podCgroupPath(fixture.driver, "burstable", p.task.cgroupUid, fixture.kubepods));
+      assert.equal(s?.subcontainers, p.task.containers.length);
+      const plain = new CgroupReader(detectCgroupLayout(root, fixture.driver));
+      assert.equal(plain.readTask(p.task), undefined, "not found under the default parent");
+      assert.throws(
+        () => detectCgroupLayout(root, "systemd", "auto", "/custom/kubepods"),
+        (err: unknown) =>
+          err instanceof AgentError &&
+          /cgroup_parent "\/custom\/kubepods" must end in a systemd slice/.test(err.message),
+      );
+    } finally {
+      removeTree(root);
+    }
   }
 });

@@ -38,6 +38,8 @@ export interface CgroupLayout {
   controllers: Partial<Record<Controller, string>>;
   /** psiRoot is where pressure files live: the v2 root, or v1's unified mount in hybrid mode. */
   psiRoot?: string;
+  /** kubepods is the cgroup holding every pod (config cgroup_parent); the driver's default when absent. */
+  kubepods?: string;
 }
 
 const v1Controllers: Controller[] = ["cpu", "cpuacct", "memory", "cpuset"];
@@ -51,7 +53,16 @@ export function detectCgroupLayout(
   root: string,
   driver: CgroupDriver,
   version: "auto" | CgroupVersion = "auto",
+  kubepods?: string,
 ): CgroupLayout {
+  const layout = detectHierarchy(root, driver, version);
+  if (kubepods === undefined) return layout;
+  const problem = kubepodsProblem(driver, kubepods);
+  if (problem) throw new AgentError("config", `cgroup_parent ${JSON.stringify(kubepods)} ${problem}`);
+  return { ...layout, kubepods };
+}
+
+function detectHierarchy(root: string, driver: CgroupDriver, version: "auto" | CgroupVersion): CgroupLayout {
   if (!existsSync(root))
     throw new AgentError("cgroup", `cgroup root ${root} does not exist (see --cgroup-root)`);
   const isV2 = version === "v2" || (version === "auto" && existsSync(join(root, "cgroup.controllers")));
@@ -75,9 +86,27 @@ export function detectCgroupLayout(
   return { root, version: "v1", driver, controllers, ...(existsSync(unified) ? { psiRoot: unified } : {}) };
 }
 
-/** kubepodsPath is the cgroup under which the kubelet puts every pod. */
-export function kubepodsPath(driver: CgroupDriver): string {
-  return driver === "systemd" ? "/kubepods.slice" : "/kubepods";
+/**
+ * kubepodsPath is the cgroup under which the kubelet puts every pod: `kubepods` (config
+ * cgroup_parent, for a kubelet started with --cgroup-root) or the driver's default.
+ */
+export function kubepodsPath(driver: CgroupDriver, kubepods?: string): string {
+  return kubepods ?? (driver === "systemd" ? "/kubepods.slice" : "/kubepods");
+}
+
+/**
+ * kubepodsProblem says what is wrong with a cgroup_parent, or undefined: an absolute cgroup path
+ * without empty, `.` or `..` parts, and with the systemd driver a slice (the kubelet's systemd
+ * names nest: --cgroup-root=/custom.slice gives /custom.slice/custom-kubepods.slice).
+ */
+export function kubepodsProblem(driver: CgroupDriver, kubepods: string): string | undefined {
+  if (!kubepods.startsWith("/")) return 'must be an absolute cgroup path such as "/kubepods"';
+  const parts = kubepods.slice(1).split("/");
+  if (parts.some((p) => p === "" || p === "." || p === ".."))
+    return "must not have empty, '.' or '..' parts, nor end with '/'";
+  if (driver === "systemd" && !/^[^-][^/]*\.slice$/.test(parts[parts.length - 1] ?? ""))
+    return 'must end in a systemd slice such as "/kubepods.slice" with cgroup_driver systemd';
+  return undefined;
 }
 
 /**
@@ -87,23 +116,36 @@ export function kubepodsPath(driver: CgroupDriver): string {
  *   /kubepods.slice/kubepods-pod<uid_>.slice for guaranteed (uid_ has `-` as `_`, which systemd
  *   reserves for hierarchy). Guaranteed pods have no QoS level in either driver; WCA's systemd
  *   path put one there.
+ * A cgroup_parent replaces /kubepods (/custom/burstable/pod<uid>) or, with systemd, the slice
+ * and the prefix of the names under it (/custom.slice/custom-kubepods.slice/custom-kubepods-pod<uid_>.slice).
  */
-export function podCgroupPath(driver: CgroupDriver, qos: QosClass, uid: string): string {
+export function podCgroupPath(driver: CgroupDriver, qos: QosClass, uid: string, kubepods?: string): string {
+  const parent = kubepodsPath(driver, kubepods);
   if (driver === "cgroupfs") {
-    return qos === "guaranteed" ? `/kubepods/pod${uid}` : `/kubepods/${qos}/pod${uid}`;
+    return qos === "guaranteed" ? `${parent}/pod${uid}` : `${parent}/${qos}/pod${uid}`;
   }
+  // systemd slice names carry their ancestors: the prefix is the kubepods slice's own name.
+  const prefix = parent.slice(parent.lastIndexOf("/") + 1).replace(/\.slice$/, "");
   const u = uid.replace(/-/g, "_");
   return qos === "guaranteed"
-    ? `/kubepods.slice/kubepods-pod${u}.slice`
-    : `/kubepods.slice/kubepods-${qos}.slice/kubepods-${qos}-pod${u}.slice`;
+    ? `${parent}/${prefix}-pod${u}.slice`
+    : `${parent}/${prefix}-${qos}.slice/${prefix}-${qos}-pod${u}.slice`;
 }
 
 /**
  * podCgroupCandidates lists where the pod's cgroup may be: named after the UID, then after the
  * UID without dashes (static pods on some kubelets, WCA fix 658cc24).
  */
-export function podCgroupCandidates(driver: CgroupDriver, qos: QosClass, uid: string): string[] {
-  const paths = [podCgroupPath(driver, qos, uid), podCgroupPath(driver, qos, uid.replace(/-/g, ""))];
+export function podCgroupCandidates(
+  driver: CgroupDriver,
+  qos: QosClass,
+  uid: string,
+  kubepods?: string,
+): string[] {
+  const paths = [
+    podCgroupPath(driver, qos, uid, kubepods),
+    podCgroupPath(driver, qos, uid.replace(/-/g, ""), kubepods),
+  ];
   return [...new Set(paths)];
 }
 
@@ -154,11 +196,15 @@ export interface TaskSample {
   memWorkingSetBytes?: number;
   memLimitBytes?: number;
   memMaxUsageBytes?: number;
+  /** memSoftLimitBytes: memory.soft_limit_in_bytes (v1), memory.low (v2); +Inf when unset on v1. */
+  memSoftLimitBytes?: number;
   pageFaults?: number;
   majorPageFaults?: number;
   pressure: { cpu?: Pressure; memory?: Pressure; io?: Pressure };
   /** subcontainers counts the pod's containers (from its status) whose cgroup was found. */
   subcontainers: number;
+  /** lastSeenSeconds is when the cgroup was read, in seconds since the epoch (WCA's task_last_seen). */
+  lastSeenSeconds?: number;
   allocation?: TaskAllocationState;
 }
 
@@ -241,7 +287,12 @@ export class CgroupReader {
     const known = this.paths.get(key);
     if (known !== undefined) return known;
     const probe = this.layout.controllers.cpu ?? this.layout.controllers.memory ?? this.layout.root;
-    for (const path of podCgroupCandidates(this.layout.driver, task.qos, task.cgroupUid)) {
+    for (const path of podCgroupCandidates(
+      this.layout.driver,
+      task.qos,
+      task.cgroupUid,
+      this.layout.kubepods,
+    )) {
       if (statSync(probe + path, { throwIfNoEntry: false })?.isDirectory()) {
         this.paths.set(key, path);
         const psi = this.layout.version === "v1" && this.layout.psiRoot !== undefined;
@@ -283,6 +334,7 @@ export class CgroupReader {
       return undefined;
     }
     sample.subcontainers = this.countContainers(path, task.containers);
+    sample.lastSeenSeconds = Date.now() / 1000;
     if (this.readAllocations) sample.allocation = this.readAllocation(path);
     return sample;
   }
@@ -299,6 +351,7 @@ export class CgroupReader {
     const current = this.readFile(`${dir}/memory.current`);
     const max = this.readFile(`${dir}/memory.max`);
     const peak = this.readFile(`${dir}/memory.peak`);
+    const low = this.readFile(`${dir}/memory.low`);
     const usage = current === undefined ? undefined : parseSingleValue(current);
     const usageUsec = cpuStat === undefined ? undefined : keyedValue(cpuStat, "usage_usec");
     const throttledUsec = cpuStat === undefined ? undefined : keyedValue(cpuStat, "throttled_usec");
@@ -313,6 +366,7 @@ export class CgroupReader {
       memWorkingSetBytes: workingSet(usage, inactiveFile),
       memLimitBytes: max === undefined ? undefined : parseSingleValue(max),
       memMaxUsageBytes: peak === undefined ? undefined : parseSingleValue(peak),
+      memSoftLimitBytes: low === undefined ? undefined : parseSingleValue(low),
       pageFaults: memStat === undefined ? undefined : keyedValue(memStat, "pgfault"),
       majorPageFaults: memStat === undefined ? undefined : keyedValue(memStat, "pgmajfault"),
       pressure: this.readPressure(dir),
@@ -327,9 +381,10 @@ export class CgroupReader {
     const usage = this.file("memory", path, "memory.usage_in_bytes");
     const limit = this.file("memory", path, "memory.limit_in_bytes");
     const maxUsage = this.file("memory", path, "memory.max_usage_in_bytes");
-    const ns = usageNs === undefined ? undefined : parseSingleValue(usageNs);
+    const soft = this.file("memory", path, "memory.soft_limit_in_bytes");
+    const ns = single(usageNs);
     const throttledNs = cpuStat === undefined ? undefined : keyedValue(cpuStat, "throttled_time");
-    const usageBytes = usage === undefined ? undefined : parseSingleValue(usage);
+    const usageBytes = single(usage);
     // The pod cgroup holds no processes itself, so the hierarchical total_ counters are the pod's.
     const inactiveFile = memStat === undefined ? undefined : keyedValue(memStat, "total_inactive_file");
     // Hybrid mode: PSI comes from the unified mount when the pod's cgroup exists there too.
@@ -342,8 +397,9 @@ export class CgroupReader {
       cpuThrottledSeconds: throttledNs === undefined ? undefined : throttledNs / 1e9,
       memUsageBytes: usageBytes,
       memWorkingSetBytes: workingSet(usageBytes, inactiveFile),
-      memLimitBytes: limit === undefined ? undefined : parseSingleValue(limit),
-      memMaxUsageBytes: maxUsage === undefined ? undefined : parseSingleValue(maxUsage),
+      memLimitBytes: single(limit),
+      memMaxUsageBytes: single(maxUsage),
+      memSoftLimitBytes: single(soft),
       pageFaults: memStat === undefined ? undefined : keyedValue(memStat, "total_pgfault"),
       majorPageFaults: memStat === undefined ? undefined : keyedValue(memStat, "total_pgmajfault"),
       pressure: psiDir === undefined ? {} : this.readPressure(psiDir),
@@ -372,27 +428,32 @@ export class CgroupReader {
     return containers.filter((c) => names.has(containerCgroupName(this.layout.driver, c))).length;
   }
 
-  /** readAllocation reads what the pod cgroup currently allows (quota, shares/weight, cpuset). */
-  readAllocation(path: string): TaskAllocationState {
-    const state: TaskAllocationState = {};
+  /**
+   * readQuota reads a cgroup's cpu quota and period (cpu.max, or cpu.cfs_quota_us and
+   * cpu.cfs_period_us); undefined when the files are not there (no such cgroup).
+   */
+  readQuota(path: string): Pick<TaskAllocationState, "cpuQuota" | "cpuPeriodUsec"> | undefined {
     if (this.layout.version === "v2") {
       const max = this.file("cpu", path, "cpu.max");
       const parsed = max === undefined ? undefined : parseCpuMax(max);
-      if (parsed) {
-        state.cpuQuota = parsed.quotaUsec / parsed.periodUsec;
-        state.cpuPeriodUsec = parsed.periodUsec;
-      }
+      return parsed
+        ? { cpuQuota: parsed.quotaUsec / parsed.periodUsec, cpuPeriodUsec: parsed.periodUsec }
+        : undefined;
+    }
+    const quota = this.file("cpu", path, "cpu.cfs_quota_us");
+    const period = this.file("cpu", path, "cpu.cfs_period_us");
+    const q = quota === undefined ? undefined : parseSingleValue(quota);
+    const p = period === undefined ? undefined : parseSingleValue(period);
+    return q !== undefined && p !== undefined && p > 0 ? { cpuQuota: q / p, cpuPeriodUsec: p } : undefined;
+  }
+
+  /** readAllocation reads what the pod cgroup currently allows (quota, shares/weight, cpuset). */
+  readAllocation(path: string): TaskAllocationState {
+    const state: TaskAllocationState = { ...this.readQuota(path) };
+    if (this.layout.version === "v2") {
       const weight = this.file("cpu", path, "cpu.weight");
       if (weight !== undefined) state.cpuWeight = parseSingleValue(weight);
     } else {
-      const quota = this.file("cpu", path, "cpu.cfs_quota_us");
-      const period = this.file("cpu", path, "cpu.cfs_period_us");
-      const q = quota === undefined ? undefined : parseSingleValue(quota);
-      const p = period === undefined ? undefined : parseSingleValue(period);
-      if (q !== undefined && p !== undefined && p > 0) {
-        state.cpuQuota = q / p;
-        state.cpuPeriodUsec = p;
-      }
       const shares = this.file("cpu", path, "cpu.shares");
       if (shares !== undefined) state.cpuShares = parseSingleValue(shares);
     }
@@ -401,6 +462,11 @@ export class CgroupReader {
     if (list !== undefined) state.cpusetCpus = formatCpuList(list);
     return state;
   }
+}
+
+/** single reads a one-number file's text, if there was one. */
+function single(text: string | undefined): number | undefined {
+  return text === undefined ? undefined : parseSingleValue(text);
 }
 
 function workingSet(usage: number | undefined, inactiveFile: number | undefined): number | undefined {

@@ -33,7 +33,7 @@ test("Verifies that a bad driver, a lone client key and a garbage quota are all 
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       assert.match(err.message, /cgroup_driver: must be one of "systemd", "cgroupfs" \(got "cgroupv2"\)/);
-      assert.match(err.message, /ssl: client_cert_path and client_key_path go together/);
+      assert.match(err.message, /ssl\.client_key_path: client_cert_path and client_key_path go together/);
       assert.match(err.message, /allocation\.rules\.0\.cpu_quota: .*"max"/);
       return true;
     },
@@ -78,4 +78,62 @@ test("Verifies that a full agent.yaml loads from a file, server_verify taking a 
 
 test("Verifies that unknown keys are refused rather than ignored", () => {
   assert.throws(() => parseAgentConfig({ kubelet_enabled: true }), /unknown key "kubelet_enabled"/);
+});
+
+test("Verifies that WCA's client_cert and client_private_key are read as the ssl client certificate and key", () => {
+  const c = parseAgentConfig({
+    client_cert: "/etc/wca/client.crt",
+    client_private_key: "/etc/wca/client.key",
+  });
+  assert.equal(c.ssl.client_cert_path, "/etc/wca/client.crt");
+  assert.equal(c.ssl.client_key_path, "/etc/wca/client.key");
+  assert.ok(!("client_cert" in c), "one spelling after parsing");
+  const same = parseAgentConfig({
+    client_cert: "/c.pem",
+    client_private_key: "/k.pem",
+    ssl: { client_cert_path: "/c.pem", client_key_path: "/k.pem" },
+  });
+  assert.equal(same.ssl.client_cert_path, "/c.pem");
+  // One of each spelling is a pair too.
+  const mixed = parseAgentConfig({ client_cert: "/c.pem", ssl: { client_key_path: "/k.pem" } });
+  assert.deepEqual([mixed.ssl.client_cert_path, mixed.ssl.client_key_path], ["/c.pem", "/k.pem"]);
+  assert.throws(
+    () =>
+      parseAgentConfig({
+        client_cert: "/a.pem",
+        client_private_key: "/k.pem",
+        ssl: { client_cert_path: "/b.pem" },
+      }),
+    /client_cert: client_cert \(WCA's name\) is "\/a\.pem" but ssl\.client_cert_path is "\/b\.pem": set one of them/,
+  );
+  assert.throws(
+    () => parseAgentConfig({ client_private_key: "/k.pem" }),
+    /client_private_key: .*go together/,
+  );
+});
+
+test("Verifies that cgroup_parent defaults per driver and a bad one is refused with the reason", () => {
+  assert.equal(parseAgentConfig({}).cgroup_parent, undefined);
+  assert.equal(parseAgentConfig({ cgroup_parent: "/custom/kubepods" }).cgroup_parent, "/custom/kubepods");
+  assert.equal(
+    parseAgentConfig({ cgroup_driver: "systemd", cgroup_parent: "/custom.slice/custom-kubepods.slice" })
+      .cgroup_parent,
+    "/custom.slice/custom-kubepods.slice",
+  );
+  assert.throws(
+    () => parseAgentConfig({ cgroup_parent: "kubepods" }),
+    /cgroup_parent: must be an absolute cgroup path/,
+  );
+  assert.throws(
+    () => parseAgentConfig({ cgroup_parent: "/a/../b" }),
+    /cgroup_parent: must not have empty, '\.' or '\.\.' parts/,
+  );
+  assert.throws(
+    () => parseAgentConfig({ cgroup_parent: "/kubepods/" }),
+    /cgroup_parent: must not have empty/,
+  );
+  assert.throws(
+    () => parseAgentConfig({ cgroup_driver: "systemd", cgroup_parent: "/custom/kubepods" }),
+    /cgroup_parent: must end in a systemd slice/,
+  );
 });

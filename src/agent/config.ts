@@ -1,12 +1,14 @@
 import { z } from "zod";
 import { loadConfigFile, parseConfig } from "../config/index.js";
+import { kubepodsProblem } from "./cgroups.js";
 import { quantityValue } from "./quantity.js";
 
 /**
  * agent.yaml: what one node agent watches, where it finds the cgroups, how it reaches the
  * kubelet and what it may change. Field names follow WCA's KubernetesNode where WCA had one
  * (`cgroup_driver`, `kubelet_endpoint`, `ssl`, `monitored_namespaces`), so a WCA user can read
- * it. Every field has a default except the allocation rules, so `{}` is a valid monitoring-only
+ * it; WCA's own `client_cert` and `client_private_key` are accepted as aliases of
+ * `ssl.client_cert_path` and `ssl.client_key_path`. Every field has a default except the allocation rules, so `{}` is a valid monitoring-only
  * configuration.
  */
 
@@ -74,18 +76,14 @@ const allocationSchema = z.strictObject({
   rules: z.array(ruleSchema).default([]),
 });
 
-const sslSchema = z
-  .strictObject({
-    /** server_verify: true checks the kubelet's certificate against the system CAs, a path against that CA bundle, false not at all. @default true */
-    server_verify: z.union([z.boolean(), z.string().min(1)]).default(true),
-    client_cert_path: z.string().min(1).optional(),
-    client_key_path: z.string().min(1).optional(),
-    /** server_name is the name the kubelet's certificate must carry when it differs from the endpoint's host. */
-    server_name: z.string().min(1).optional(),
-  })
-  .refine((s) => (s.client_cert_path === undefined) === (s.client_key_path === undefined), {
-    message: "client_cert_path and client_key_path go together: set both or neither",
-  });
+const sslSchema = z.strictObject({
+  /** server_verify: true checks the kubelet's certificate against the system CAs, a path against that CA bundle, false not at all. @default true */
+  server_verify: z.union([z.boolean(), z.string().min(1)]).default(true),
+  client_cert_path: z.string().min(1).optional(),
+  client_key_path: z.string().min(1).optional(),
+  /** server_name is the name the kubelet's certificate must carry when it differs from the endpoint's host. */
+  server_name: z.string().min(1).optional(),
+});
 
 const cpuManagerSchema = z.strictObject({
   /**
@@ -96,8 +94,8 @@ const cpuManagerSchema = z.strictObject({
   state_file: z.string().min(1).default("/var/lib/kubelet/cpu_manager_state"),
 });
 
-/** agentConfigSchema validates agent.yaml; see the file comment. */
-export const agentConfigSchema = z.strictObject({
+/** agentFields are agent.yaml's fields before the WCA aliases are folded into ssl. */
+const agentFields = z.strictObject({
   apiVersion: z.literal("kubewise.dev/v1alpha1").optional(),
   kind: z.literal("AgentConfiguration").optional(),
   /** node_name is the default for --node-name (then $NODE_NAME). */
@@ -106,6 +104,12 @@ export const agentConfigSchema = z.strictObject({
   cgroup_root: z.string().min(1).default("/sys/fs/cgroup"),
   /** cgroup_driver must match the kubelet's cgroupDriver. @default "cgroupfs" (the kubelet's own default) */
   cgroup_driver: z.enum(["systemd", "cgroupfs"]).default("cgroupfs"),
+  /**
+   * cgroup_parent is the cgroup holding every pod, for a kubelet started with --cgroup-root
+   * (e.g. "/custom/kubepods", or with systemd "/custom.slice/custom-kubepods.slice").
+   * @default "/kubepods" with cgroupfs, "/kubepods.slice" with systemd
+   */
+  cgroup_parent: z.string().min(1).optional(),
   /** cgroup_version: `auto` looks for cgroup.controllers at the root. @default "auto" */
   cgroup_version: z.enum(["auto", "v1", "v2"]).default("auto"),
   /** pod_source is the default for --pod-source. @default "apiserver" */
@@ -114,6 +118,10 @@ export const agentConfigSchema = z.strictObject({
   /** kubelet_token_path, when set, sends that file's token as a bearer token to the kubelet. */
   kubelet_token_path: z.string().min(1).optional(),
   ssl: sslSchema.default({ server_verify: true }),
+  /** client_cert is WCA's name for ssl.client_cert_path (the kubelet client certificate). */
+  client_cert: z.string().min(1).optional(),
+  /** client_private_key is WCA's name for ssl.client_key_path. */
+  client_private_key: z.string().min(1).optional(),
   /** timeout_seconds bounds one pod listing. @default 5 */
   timeout_seconds: z.number().positive().max(60).default(5),
   monitored_namespaces: z.array(z.string().min(1)).min(1).default(["default"]),
@@ -126,6 +134,77 @@ export const agentConfigSchema = z.strictObject({
   cpu_manager: cpuManagerSchema.default({ policy: "auto", state_file: "/var/lib/kubelet/cpu_manager_state" }),
   allocation: allocationSchema.default({ enabled: false, from_annotations: false, rules: [] }),
 });
+
+const aliases = [
+  ["client_cert", "client_cert_path"],
+  ["client_private_key", "client_key_path"],
+] as const;
+
+interface Issue {
+  path: string[];
+  message: string;
+}
+
+type Fields = z.output<typeof agentFields>;
+
+const text = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+
+/** aliasIssues: WCA's spelling and ours with different values, and a certificate without its key. */
+function aliasIssues(c: Fields, ssl: Partial<Record<string, unknown>>): Issue[] {
+  const out: Issue[] = [];
+  for (const [alias, field] of aliases) {
+    const a = text(c[alias]);
+    const f = text(ssl[field]);
+    if (a !== undefined && f !== undefined && a !== f) {
+      out.push({
+        path: [alias],
+        message: `${alias} (WCA's name) is ${JSON.stringify(a)} but ssl.${field} is ${JSON.stringify(f)}: set one of them`,
+      });
+    }
+  }
+  const cert = text(c.client_cert) ?? text(ssl.client_cert_path);
+  const key = text(c.client_private_key) ?? text(ssl.client_key_path);
+  if ((cert === undefined) === (key === undefined)) return out;
+  // The path of the one that is set, so the message quotes it.
+  const [alias, field] = cert === undefined ? aliases[1] : aliases[0];
+  out.push({
+    path: text(c[alias]) !== undefined ? [alias] : ["ssl", field],
+    message:
+      "client_cert_path and client_key_path go together: set both or neither (WCA's client_cert and client_private_key count as them)",
+  });
+  return out;
+}
+
+/** parentIssues: a cgroup_parent that is not a cgroup path the driver could have made. */
+function parentIssues(c: Fields): Issue[] {
+  const parent = text(c.cgroup_parent);
+  if (parent === undefined || (c.cgroup_driver !== "systemd" && c.cgroup_driver !== "cgroupfs")) return [];
+  const problem = kubepodsProblem(c.cgroup_driver, parent);
+  return problem ? [{ path: ["cgroup_parent"], message: problem }] : [];
+}
+
+/**
+ * agentConfigSchema validates agent.yaml; see the file comment. The WCA aliases end up in ssl,
+ * so the rest of the agent knows one spelling; the two spellings with different values are an error.
+ */
+export const agentConfigSchema = agentFields
+  .superRefine(
+    (c, ctx) => {
+      // Runs even when other fields failed, so every problem is reported at once: look before use.
+      const ssl: Partial<Record<string, unknown>> = typeof c.ssl === "object" && c.ssl !== null ? c.ssl : {};
+      for (const issue of [...aliasIssues(c, ssl), ...parentIssues(c)])
+        ctx.addIssue({ code: "custom", ...issue });
+    },
+    { when: (payload) => typeof payload.value === "object" && payload.value !== null },
+  )
+  .transform(({ client_cert, client_private_key, ...c }) => ({
+    ...c,
+    ssl: {
+      ...c.ssl,
+      ...(client_cert === undefined ? {} : { client_cert_path: client_cert }),
+      ...(client_private_key === undefined ? {} : { client_key_path: client_private_key }),
+    },
+  }));
 
 /** AgentConfig is agent.yaml after validation and defaults. */
 export type AgentConfig = z.output<typeof agentConfigSchema>;

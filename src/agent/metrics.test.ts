@@ -152,3 +152,34 @@ test("Verifies that the server serves /metrics in Prometheus format and /healthz
     await server.stop();
   }
 });
+
+test("Verifies WCA's task_mem_soft_limit_bytes, task_last_seen, allocation, allocations_count and allocations_ignored_count", async () => {
+  const m = new TaskMetrics();
+  const t = task(1, { app: "a" });
+  m.update(
+    [t],
+    new Map([[t.id, sample({ memSoftLimitBytes: 64 * 2 ** 20, lastSeenSeconds: 1_700_000_000.5 })]]),
+  );
+  const none = task(2, { app: "b" });
+  m.update(
+    [t, none],
+    new Map([
+      [t.id, sample({ memSoftLimitBytes: 64 * 2 ** 20, lastSeenSeconds: 1_700_000_000.5 })],
+      [none.id, sample({ memSoftLimitBytes: Infinity })],
+    ]),
+  );
+  m.recordAllocations([
+    { taskId: t.id, taskName: t.name, type: "cpu_quota", outcome: "updated" },
+    { taskId: t.id, taskName: t.name, type: "cpu_shares", outcome: "unchanged" },
+    { taskId: t.id, taskName: t.name, type: "cpuset_cpus", outcome: "refused", reason: "cpu-manager-static" },
+  ]);
+  const text = await m.exposition();
+  assert.match(line(text, "task_mem_soft_limit_bytes", "default/p1") ?? "", / 67108864$/);
+  assert.match(line(text, "task_mem_soft_limit_bytes", "default/p2") ?? "", / \+Inf$/);
+  assert.match(line(text, "task_last_seen", "default/p1") ?? "", / 1700000000\.5$/);
+  assert.equal(line(text, "task_last_seen", "default/p2"), undefined, "no read time, no series");
+  assert.match(line(text, "allocation", "default/p1") ?? "", /allocation_type="cpu_quota"\} 1\.5$/);
+  assert.match(line(text, "task_allocation", "default/p1") ?? "", /allocation_type="cpu_quota"\} 1\.5$/);
+  assert.match(text, /^allocations_count 1$/m);
+  assert.match(text, /^allocations_ignored_count 1$/m);
+});

@@ -1,6 +1,6 @@
 import { renameSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { closeServer, listen, type ListenAddress } from "../http.js";
 import { Counter, Gauge, Registry } from "prom-client";
 import type { AllocationResult } from "./apply.js";
 import type { TaskSample } from "./cgroups.js";
@@ -11,7 +11,9 @@ import type { Task } from "./tasks.js";
  * Metrics: WCA's task_* names with the task labels (sanitised pod labels, QoS class,
  * task_name, task_id), served at /metrics and optionally written to a file. Counters read from
  * the kernel are set to the kernel's value each iteration; series of pods that are gone are
- * dropped, so a deleted pod does not linger at its last value.
+ * dropped, so a deleted pod does not linger at its last value. WCA's allocation metrics are
+ * there too: `allocation` (the same read-back values as task_allocation), `allocations_count`
+ * (knobs written) and `allocations_ignored_count` (knobs refused by the safety checks).
  */
 
 type Kind = "counter" | "gauge";
@@ -99,6 +101,12 @@ export const TASK_METRICS: readonly TaskMetricSpec[] = [
     value: (s) => s.memMaxUsageBytes,
   },
   {
+    name: "task_mem_soft_limit_bytes",
+    help: "Memory soft limit of the pod's cgroup (memory.soft_limit_in_bytes on v1, memory.low on v2); +Inf when unset on v1",
+    kind: "gauge",
+    value: (s) => s.memSoftLimitBytes,
+  },
+  {
     name: "task_mem_page_faults",
     help: "Page faults in the pod (memory.stat pgfault)",
     kind: "counter",
@@ -116,6 +124,12 @@ export const TASK_METRICS: readonly TaskMetricSpec[] = [
     help: "Containers of the pod whose cgroup was found",
     kind: "gauge",
     value: (s) => s.subcontainers,
+  },
+  {
+    name: "task_last_seen",
+    help: "When the pod's cgroup was last read, in seconds since the epoch (as WCA's task_last_seen)",
+    kind: "gauge",
+    value: (s) => s.lastSeenSeconds,
   },
   {
     name: "task_requested_cpus",
@@ -160,6 +174,10 @@ export class TaskMetrics {
   private labelKey = "";
   private taskMetrics = new Map<string, TaskMetric>();
   private allocation: Gauge<string> | undefined;
+  /** wcaAllocation is WCA's name for task_allocation, with the same values. */
+  private wcaAllocation: Gauge<string> | undefined;
+  private readonly allocationsCount: Counter<string>;
+  private readonly allocationsIgnored: Counter<string>;
   private readonly iterations: Counter<string>;
   private readonly lastDuration: Gauge<string>;
   private readonly taskCount: Gauge<string>;
@@ -206,6 +224,16 @@ export class TaskMetrics {
       labelNames: ["allocation_type", "outcome"],
       registers,
     });
+    this.allocationsCount = new Counter({
+      name: "allocations_count",
+      help: "Allocations written to cgroups (knobs updated), as WCA's allocations_count",
+      registers,
+    });
+    this.allocationsIgnored = new Counter({
+      name: "allocations_ignored_count",
+      help: "Allocations not applied because a safety check refused them, as WCA's allocations_ignored_count",
+      registers,
+    });
   }
 
   /** update replaces every task series with this iteration's tasks and samples. */
@@ -226,13 +254,13 @@ export class TaskMetrics {
   }
 
   private updateAllocations(tasks: readonly Task[], samples: ReadonlyMap<string, TaskSample>): void {
-    const gauge = this.allocation as Gauge<string>;
-    gauge.reset();
+    const gauges = [this.allocation, this.wcaAllocation] as Gauge<string>[];
+    for (const g of gauges) g.reset();
     for (const task of tasks) {
       const a = samples.get(task.id)?.allocation;
       if (!a) continue;
       const set = (type: string, v: number | undefined): void => {
-        if (v !== undefined) gauge.set({ ...task.labels, allocation_type: type }, v);
+        if (v !== undefined) for (const g of gauges) g.set({ ...task.labels, allocation_type: type }, v);
       };
       set("cpu_quota", a.cpuQuota);
       set("cpu_shares", a.cpuShares);
@@ -253,7 +281,11 @@ export class TaskMetrics {
 
   /** recordAllocations counts an iteration's allocation outcomes. */
   recordAllocations(results: readonly AllocationResult[]): void {
-    for (const r of results) this.allocations.inc({ allocation_type: r.type, outcome: r.outcome });
+    for (const r of results) {
+      this.allocations.inc({ allocation_type: r.type, outcome: r.outcome });
+      if (r.outcome === "updated") this.allocationsCount.inc();
+      if (r.outcome === "refused") this.allocationsIgnored.inc();
+    }
   }
 
   /** exposition renders the registry in Prometheus text format. */
@@ -270,6 +302,7 @@ export class TaskMetrics {
     this.labelKey = key;
     for (const name of this.taskMetrics.keys()) this.registry.removeSingleMetric(name);
     if (this.allocation) this.registry.removeSingleMetric("task_allocation");
+    if (this.wcaAllocation) this.registry.removeSingleMetric("allocation");
     const registers = [this.registry];
     this.taskMetrics = new Map(
       TASK_METRICS.map((s) => {
@@ -277,10 +310,14 @@ export class TaskMetrics {
         return [s.name, s.kind === "counter" ? new Counter(config) : new Gauge(config)];
       }),
     );
-    this.allocation = new Gauge({
-      name: "task_allocation",
-      help: "What the pod's cgroup allows, read back: cpu_quota in cores (+Inf for none), cpu_shares (v1), cpu_weight (v2), cpuset_cpus as a cpu count",
-      labelNames: [...labelNames.filter((n) => n !== "allocation_type"), "allocation_type"],
+    const allocationLabels = [...labelNames.filter((n) => n !== "allocation_type"), "allocation_type"];
+    const help =
+      "What the pod's cgroup allows, read back: cpu_quota in cores (+Inf for none), cpu_shares (v1), cpu_weight (v2), cpuset_cpus as a cpu count";
+    this.allocation = new Gauge({ name: "task_allocation", help, labelNames: allocationLabels, registers });
+    this.wcaAllocation = new Gauge({
+      name: "allocation",
+      help: `${help} (WCA's name for task_allocation)`,
+      labelNames: allocationLabels,
       registers,
     });
   }
@@ -306,11 +343,7 @@ export function writeMetricsFile(file: string, text: string): void {
   renameSync(tmp, file);
 }
 
-/** ListenAddress is where the HTTP server listens. */
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
+export type { ListenAddress };
 
 /** parseListen reads HOST:PORT (IPv6 as [::1]:PORT); port 0 picks a free one. */
 export function parseListen(value: string): ListenAddress {
@@ -354,20 +387,7 @@ export class MetricsServer {
       }
     });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", (err) =>
-        reject(
-          new AgentError(
-            "config",
-            `cannot listen on ${this.listen.host}:${this.listen.port}: ${err.message}`,
-            { cause: err },
-          ),
-        ),
-      );
-      server.listen(this.listen.port, this.listen.host, () => resolve());
-    });
-    const addr = server.address() as AddressInfo;
-    return { host: addr.address, port: addr.port };
+    return listen(server, this.listen);
   }
 
   /** stop closes the server and its idle connections. */
@@ -375,7 +395,6 @@ export class MetricsServer {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(server);
   }
 }

@@ -1,4 +1,4 @@
-import { parseQuantity } from "../kube/quantity.js";
+import { parseQuantity } from "../kube/index.js";
 
 /**
  * Quantities as the agent needs them: pod specs come from other people, so a value that does not

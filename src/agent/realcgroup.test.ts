@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "n
 import { join } from "node:path";
 import { silentLogger } from "../log.js";
 import { RuleAllocator } from "./allocator.js";
-import { AllocationApplier } from "./apply.js";
+import { AllocationApplier, type AllocationResult } from "./apply.js";
 import {
   CgroupReader,
   detectCgroupLayout,
@@ -149,7 +149,7 @@ test("Verifies on a real cgroup that cpu usage is read and a quota is written, r
     const results = applier.apply([made.task], await reader.readTasks([made.task]));
     assert.deepEqual(
       results.map((r) => `${r.type} ${r.outcome} ${r.message}`),
-      ["cpu_quota updated max -> 10000"],
+      ["cpu_quota updated max -> 10000 (and in 1 container cgroup)"],
     );
     const again = applier.apply([made.task], await reader.readTasks([made.task]));
     assert.deepEqual(
@@ -207,29 +207,57 @@ test("Verifies on a real cgroup that shares and a cpuset (narrowed, then widened
   }
 });
 
-test("Verifies on a real v1 cgroup that a pod quota below a container's quota is reported with the kernel's reason", async (t) => {
+test("Verifies on a real v1 cgroup that a pod quota below a container's quota is applied (containers first) and raised again (pod first)", async (t) => {
   let made: Made | undefined;
   try {
     made = await attempt(t);
     if (!made) return;
     if (made.layout.version !== "v1") {
-      t.skip("v2 allows a parent quota below a child's; this refusal is v1's");
+      t.skip("v2 allows a parent quota below a child's; the order matters on v1");
       return;
     }
-    const container = `${made.layout.controllers.cpu}${podCgroupPath("cgroupfs", "burstable", uid)}/${containerId(uid, 0)}`;
+    const podDir = `${made.layout.controllers.cpu}${podCgroupPath("cgroupfs", "burstable", uid)}`;
+    const container = `${podDir}/${containerId(uid, 0)}`;
+    const quota = (dir: string): string => readFileSync(join(dir, "cpu.cfs_quota_us"), "utf8").trim();
+    // The container's own limit, as the runtime sets it: 500m.
     write(join(container, "cpu.cfs_quota_us"), "50000");
+    // The kernel itself refuses a pod quota below it: writing the pod alone (the old way) fails.
+    assert.throws(() => write(join(podDir, "cpu.cfs_quota_us"), "10000"), /EINVAL/);
     const reader = new CgroupReader(made.layout, { readAllocations: true });
-    const applier = new AllocationApplier({
-      layout: made.layout,
-      reader,
-      allocator: new RuleAllocator({ rules: [{ name: "cap", cpu_quota: "100m" }] }),
-      cpuManager: { policy: "none", stateFile: "" },
-      log: silentLogger,
-    });
-    const [result] = applier.apply([made.task], await reader.readTasks([made.task]));
-    assert.equal(result?.outcome, "failed");
-    assert.equal(result?.reason, "write-failed");
-    assert.match(result?.message ?? "", /EINVAL.*cannot go below a container's own quota/);
+    const run = async (cpuQuota: string): Promise<AllocationResult[]> => {
+      const applier = new AllocationApplier({
+        layout: made!.layout,
+        reader,
+        allocator: new RuleAllocator({ rules: [{ name: "cap", cpu_quota: cpuQuota }] }),
+        cpuManager: { policy: "none", stateFile: "" },
+        log: silentLogger,
+      });
+      return applier.apply([made!.task], await reader.readTasks([made!.task]));
+    };
+    const podPath = podCgroupPath("cgroupfs", "burstable", uid);
+    const containerPath = `${podPath}/${containerId(uid, 0)}`;
+    const [lowered] = await run("100m");
+    assert.equal(lowered?.outcome, "updated", lowered?.message);
+    assert.equal(lowered?.message, "max -> 10000 (and in 1 container cgroup)");
+    assert.deepEqual(
+      lowered?.cgroups?.map((c) => `${c.path} ${c.from} -> ${c.to} ${c.outcome}`),
+      [`${containerPath} 50000 -> 10000 updated`, `${podPath} max -> 10000 updated`],
+    );
+    assert.deepEqual([quota(container), quota(podDir)], ["10000", "10000"]);
+    assert.deepEqual(
+      (await run("100m")).map((r) => r.outcome),
+      ["unchanged"],
+    );
+
+    // Raising: the container alone cannot go above its pod, so the pod goes first.
+    assert.throws(() => write(join(container, "cpu.cfs_quota_us"), "80000"), /EINVAL/);
+    const [raised] = await run("800m");
+    assert.equal(raised?.outcome, "updated", raised?.message);
+    assert.deepEqual(
+      raised?.cgroups?.map((c) => `${c.path} ${c.outcome}`),
+      [`${podPath} updated`, `${containerPath} updated`],
+    );
+    assert.deepEqual([quota(container), quota(podDir)], ["80000", "80000"]);
   } finally {
     await cleanUp(made);
   }

@@ -11,7 +11,7 @@ import {
 } from "../cluster/index.js";
 import { KubeClient } from "../kube/index.js";
 import { createProgress } from "../progress.js";
-import { action, parseIntFlag, type CommandContext } from "./common.js";
+import { action, parseIntFlag, prog, type CommandContext } from "./common.js";
 
 interface UpFlags {
   dir: string;
@@ -86,10 +86,10 @@ async function runUp(ctx: CommandContext, flags: UpFlags): Promise<void> {
       `kubeconfig: ${state.kubeconfig}`,
       "",
       "Use it:",
-      `  eval "$(kubewise cluster env${flags.dir === DEFAULT_CLUSTER_DIR ? "" : ` --dir ${flags.dir}`})"`,
+      `  eval "$(${prog()} cluster env${flags.dir === DEFAULT_CLUSTER_DIR ? "" : ` --dir ${flags.dir}`})"`,
       "  kubectl get nodes",
       "Stop it:",
-      `  kubewise cluster down${flags.dir === DEFAULT_CLUSTER_DIR ? "" : ` --dir ${flags.dir}`}`,
+      `  ${prog()} cluster down${flags.dir === DEFAULT_CLUSTER_DIR ? "" : ` --dir ${flags.dir}`}`,
       "",
     ].join("\n"),
   );
@@ -110,7 +110,7 @@ async function runStatus(_ctx: CommandContext, flags: DirFlags): Promise<void> {
   if (!state)
     throw new ClusterError(
       "missing",
-      `no cluster in ${resolveDir(flags.dir)}: start one with \`kubewise cluster up\``,
+      `no cluster in ${resolveDir(flags.dir)}: start one with \`${prog()} cluster up\``,
     );
   const health = await clusterHealth(state);
   const rows = [["COMPONENT", "PID", "PORT", "HEALTH"]];
@@ -142,7 +142,7 @@ async function runEnv(_ctx: CommandContext, flags: DirFlags): Promise<void> {
   if (!state)
     throw new ClusterError(
       "missing",
-      `no cluster in ${resolveDir(flags.dir)}: start one with \`kubewise cluster up\``,
+      `no cluster in ${resolveDir(flags.dir)}: start one with \`${prog()} cluster up\``,
     );
   process.stdout.write(envExports(state));
 }

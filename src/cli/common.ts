@@ -28,6 +28,34 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", ".."
   "",
 );
 
+/**
+ * prog is how the user runs kubewise, for the commands the CLI suggests: the checkout's wrapper
+ * (`./kubewise`, which sets KUBEWISE_PROG) or the installed `kubewise`.
+ */
+export function prog(): string {
+  const called = process.env.KUBEWISE_PROG;
+  return called !== undefined && called.length > 0 ? called : "kubewise";
+}
+
+/**
+ * readToken reads a bearer token: from `file` when given (a clear error naming `what` when it
+ * cannot be read or is empty), else from OPTUNE_AUTH_TOKEN, else none.
+ */
+export function readToken(file: string | undefined, what = "--token-file"): string | undefined {
+  if (file === undefined) return process.env.OPTUNE_AUTH_TOKEN;
+  let token: string;
+  try {
+    token = readFileSync(file, "utf8").trim();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new KubewiseError("invalid-config", `${what} ${file}: the token file cannot be read (${code})`, {
+      cause: err,
+    });
+  }
+  if (token === "") throw new KubewiseError("invalid-config", `${what} ${file}: the token file is empty`);
+  return token;
+}
+
 export function packageVersion(): string {
   for (const dir of [repoRoot, join(repoRoot, "..")]) {
     try {
@@ -72,6 +100,37 @@ export function action<F>(
       process.off("SIGTERM", onSignal);
     }
   };
+}
+
+/** OptimizerFlags are the flags withOptimizerFlags adds. */
+export interface OptimizerFlags {
+  optimizer?: string;
+  tokenFile?: string;
+  /** maxSleep is in seconds, already checked. */
+  maxSleep?: number;
+}
+
+/**
+ * withOptimizerFlags adds the flags of a command that runs a servo loop: the remote optimizer,
+ * its token file, and a cap on the SLEEPs it asks for (a number of seconds, checked).
+ */
+export function withOptimizerFlags(cmd: Command): Command {
+  return cmd
+    .option(
+      "--optimizer <url>",
+      "remote optimizer servo endpoint, e.g. https://host/accounts/ACCT/applications/APP/servo",
+    )
+    .option(
+      "--token-file <file>",
+      "file holding the bearer token for the optimizer (or set OPTUNE_AUTH_TOKEN)",
+    )
+    .option("--max-sleep <seconds>", "cap each SLEEP the optimizer asks for", (value: string) => {
+      const seconds = Number(value);
+      if (value.trim() === "" || !Number.isFinite(seconds) || seconds < 0) {
+        throw new InvalidArgumentError(`must be a number of seconds >= 0, not "${value}"`);
+      }
+      return seconds;
+    });
 }
 
 /** parseIntFlag is a commander argument parser for whole numbers with a clear error. */

@@ -30,6 +30,7 @@ interface DemoFlags {
   trials: number;
   dir: string;
   reportDir: string;
+  db?: string;
   resume: boolean;
 }
 
@@ -46,6 +47,10 @@ export function demoCommand(): Command {
     .option("--trials <n>", "trials to run, the baseline included", parseIntFlag("trials", 2), 16)
     .option("--dir <dir>", "local cluster folder", DEFAULT_CLUSTER_DIR)
     .option("--report-dir <dir>", "where to write the report", ".kubewise/demo/report")
+    .option(
+      "--db <file>",
+      "trial database (default: the optimizer section's db, .kubewise/demo/optimizer.db)",
+    )
     .option("--resume", "continue the previous demo study instead of starting a new one", false)
     .action(action(runDemo));
 }
@@ -98,6 +103,7 @@ async function runDemo(ctx: CommandContext, flags: DemoFlags): Promise<void> {
   const optimizerConfig = optimizerConfigSchema.parse({
     ...(config.optimizer as object),
     max_trials: flags.trials,
+    ...(flags.db === undefined ? {} : { db: flags.db }),
   });
   if (!flags.resume) {
     if (existsSync(optimizerConfig.db)) rmSync(optimizerConfig.db);

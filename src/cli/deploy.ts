@@ -17,6 +17,7 @@ import {
   renderService,
   serviceStatus,
   servoConfig,
+  servoConfigNotes,
   toYaml,
   writePushRecord,
   type DeployTarget,
@@ -165,7 +166,8 @@ export function deployCommand(): Command {
 
   specOptions(deploy.command("servo-config"))
     .description(
-      "print the servo configuration (k8s and k8slive sections) made from the spec's tuning: block",
+      "print the servo configuration made from the spec's tuning: block (k8s, k8slive, measure and optimizer " +
+        "sections) for `kubewise servo run -c FILE`; stderr names any section still to add",
     )
     .action(action(runServoConfig));
   return deploy;
@@ -282,7 +284,7 @@ export function renderOutput(flags: RenderFlags): CommandOutput {
 export function servoConfigOutput(flags: SpecFlags): CommandOutput {
   const spec = loadSpec(flags);
   const config = servoConfig(spec, flags.namespace === undefined ? {} : { namespace: flags.namespace });
-  return { text: stringify(config, { lineWidth: 0 }), warnings: spec.notes };
+  return { text: stringify(config, { lineWidth: 0 }), warnings: [...spec.notes, ...servoConfigNotes(spec)] };
 }
 
 function print(output: CommandOutput): void {

@@ -1,23 +1,22 @@
 /**
  * `kubewise jobs`: the batch-job watcher and reporter (seed 001), the admission webhook that
  * applies tuned settings to new job pods, the webhook's certificate and its registration, and
- * `jobs tune`, the servo that tunes an app id's jobs through the webhook's settings ConfigMap.
+ * `jobs tune`, the servo that tunes an app id's jobs through the settings ConfigMap of their
+ * namespace, which the webhook applies to that namespace's new job pods.
  */
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import {
   ConfigMapSettings,
   JobPodWatcher,
-  JobSettingsConnector,
   JobsError,
   JobsWatch,
   SettingsFile,
   WEBHOOK_CONFIGURATION,
-  WatchedJobsMeasure,
   WebhookServer,
-  configMapSettingsStore,
   createServingCertificate,
+  jobsTuneConnectors,
   loadJobsTuneConfig,
   registerWebhook,
   resolveWatchConfig,
@@ -36,7 +35,16 @@ import {
   ServoError,
   TrialStore,
 } from "../servo/index.js";
-import { action, connect, packageVersion, parseIntFlag, type CommandContext } from "./common.js";
+import {
+  action,
+  connect,
+  packageVersion,
+  parseIntFlag,
+  readToken,
+  withOptimizerFlags,
+  type CommandContext,
+  type OptimizerFlags,
+} from "./common.js";
 
 /** CertFlags are the flags of `kubewise jobs cert`. */
 export interface CertFlags {
@@ -49,7 +57,9 @@ export interface CertFlags {
 
 /** WebhookFlags are the flags of `kubewise jobs webhook`: the shared ones and where settings come from. */
 export interface WebhookFlags extends JobsWebhookFlags {
-  /** settingsNamespace reads the settings ConfigMap through the API in this namespace. */
+  /** onlyNamespace follows the settings ConfigMap of this namespace alone, not every namespace's. */
+  onlyNamespace?: string;
+  /** settingsNamespace is the removed flag, refused with what to use instead. */
   settingsNamespace?: string;
 }
 
@@ -65,11 +75,8 @@ export interface InstallWebhookFlags {
 }
 
 /** TuneFlags are the flags of `kubewise jobs tune`. */
-export interface TuneFlags {
+export interface TuneFlags extends OptimizerFlags {
   config: string;
-  optimizer?: string;
-  tokenFile?: string;
-  maxSleep?: string;
 }
 
 /** jobsCommand builds the `jobs` command group. */
@@ -107,20 +114,25 @@ export function jobsCommand(): Command {
   jobs
     .command("webhook")
     .description(
-      "serve the mutating admission webhook (HTTPS, POST /mutate, GET /healthz) that applies the latest " +
-        "tuned cpu, mem and env for a pod's app id to each new job pod",
+      "serve the mutating admission webhook (HTTPS, POST /mutate, GET /healthz) that applies to each new " +
+        "job pod the latest tuned cpu, mem and env for its app id from the kubewise-jobs-settings ConfigMap " +
+        "of the pod's own namespace (the one `jobs tune` writes). By default it watches those ConfigMaps in " +
+        "every namespace, which needs list and watch on them cluster-wide; a change applies at once.",
     )
     .option("--listen <host:port>", "address to listen on", "127.0.0.1:8443")
     .option("--cert-file <file>", "PEM serving certificate; re-read when it changes (e.g. a Secret volume)")
     .option("--key-file <file>", "PEM private key of the certificate")
     .option(
-      "--settings-file <file>",
-      "JobSettings document (the kubewise-jobs-settings ConfigMap's settings.yaml, mounted); re-read on change",
+      "--only-namespace <namespace>",
+      "watch only this namespace's kubewise-jobs-settings ConfigMap (for an account that may read it there " +
+        "only); job pods of every other namespace are admitted unchanged",
     )
     .option(
-      "--settings-namespace <namespace>",
-      "read the kubewise-jobs-settings ConfigMap of this namespace through the API instead (watched: a change applies at once)",
+      "--settings-file <file>",
+      "apply this one JobSettings document (a settings.yaml) to job pods of every namespace instead of " +
+        "each namespace's ConfigMap; re-read on change",
     )
+    .addOption(new Option("--settings-namespace <namespace>").hideHelp())
     .option("--app-id-path <path>", "where a pod's app id is (env OPTUNE_APP_ID)")
     .action(action(runWebhook));
   jobs
@@ -167,7 +179,7 @@ export function jobsCommand(): Command {
       5,
     )
     .action(action(runInstallWebhook));
-  jobs
+  const tune = jobs
     .command("tune")
     .description(
       "tune the cpu, mem and env of one app id's job pods: a servo whose ADJUST writes the settings to the " +
@@ -178,17 +190,8 @@ export function jobsCommand(): Command {
     .requiredOption(
       "-c, --config <file>",
       "tune configuration (namespace, app_id, settings, env, resources, measure, optimizer)",
-    )
-    .option(
-      "--optimizer <url>",
-      "remote optimizer servo endpoint, e.g. https://host/accounts/ACCT/applications/APP/servo",
-    )
-    .option(
-      "--token-file <file>",
-      "file holding the bearer token for the optimizer (or set OPTUNE_AUTH_TOKEN)",
-    )
-    .option("--max-sleep <seconds>", "cap each SLEEP the optimizer asks for")
-    .action(action(runTune));
+    );
+  withOptimizerFlags(tune).action(action(runTune));
   return jobs;
 }
 
@@ -197,6 +200,7 @@ async function runWatch(ctx: CommandContext, flags: JobsWatchFlags): Promise<voi
   const source = new JobPodWatcher({
     client: connect(ctx.global),
     namespaces: config.namespaces,
+    namespacesFrom: config.namespacesFrom,
     log: ctx.log,
   });
   const reporter = { userAgent: `kubewise/${packageVersion()}` };
@@ -211,12 +215,9 @@ async function runWatch(ctx: CommandContext, flags: JobsWatchFlags): Promise<voi
 
 async function runWebhook(ctx: CommandContext, flags: WebhookFlags): Promise<void> {
   const config = resolveWebhookConfig(flags);
+  const onlyNamespace = checkSettingsFlags(flags, config.settingsFile);
   const pair = readCertificate(config.certFile, config.keyFile);
-  const { settings, stop: stopSettings } = await settingsSource(
-    ctx,
-    config.settingsFile,
-    flags.settingsNamespace,
-  );
+  const { settings, stop: stopSettings } = await settingsSource(ctx, config.settingsFile, onlyNamespace);
   const server = new WebhookServer({
     host: config.host,
     port: config.port,
@@ -248,24 +249,59 @@ async function runWebhook(ctx: CommandContext, flags: WebhookFlags): Promise<voi
   }
 }
 
-// settingsSource picks where the webhook reads tuned settings: a file, the ConfigMap through the
-// API, or nowhere (pods admitted unchanged, which is allowed but worth a warning).
+// checkSettingsFlags refuses the removed --settings-namespace and a settings file combined with
+// --only-namespace, and returns the checked --only-namespace.
+function checkSettingsFlags(flags: WebhookFlags, file: string | undefined): string | undefined {
+  if (flags.settingsNamespace !== undefined) {
+    throw new JobsError(
+      "settings",
+      "--settings-namespace was removed: the webhook now applies to each pod the kubewise-jobs-settings " +
+        "ConfigMap of the pod's own namespace, watching every namespace by default; drop the flag, or " +
+        `use --only-namespace ${flags.settingsNamespace} to watch that namespace's ConfigMap alone`,
+    );
+  }
+  const only = flags.onlyNamespace;
+  if (only === undefined) return undefined;
+  if (file !== undefined) {
+    throw new JobsError(
+      "settings",
+      "use --settings-file or --only-namespace, not both: a settings file applies to every namespace",
+    );
+  }
+  if (only.length > 63 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(only)) {
+    throw new JobsError(
+      "settings",
+      `--only-namespace ${JSON.stringify(only)} is not a namespace name (lower-case letters, digits and '-', at most 63)`,
+    );
+  }
+  return only;
+}
+
+// settingsSource picks where the webhook reads tuned settings: one file for every namespace, or
+// the settings ConfigMap of each pod's namespace through the API (of one namespace only, with
+// --only-namespace).
 async function settingsSource(
   ctx: CommandContext,
   file: string | undefined,
-  namespace: string | undefined,
+  onlyNamespace: string | undefined,
 ): Promise<{ settings: SettingsSource; stop: () => Promise<void> }> {
-  if (file !== undefined && namespace !== undefined) {
-    throw new JobsError("settings", "use --settings-file or --settings-namespace, not both");
+  if (file !== undefined) {
+    ctx.log.info({ file }, "applying the settings file to job pods of every namespace");
+    return { settings: await SettingsFile.open(file, ctx.log), stop: async () => {} };
   }
-  if (file !== undefined) return { settings: await SettingsFile.open(file, ctx.log), stop: async () => {} };
-  if (namespace !== undefined) {
-    const settings = new ConfigMapSettings({ client: connect(ctx.global), namespace, log: ctx.log });
-    await settings.start();
-    return { settings, stop: () => settings.stop() };
+  const client = connect(ctx.global);
+  const settings = new ConfigMapSettings({ client, namespace: onlyNamespace, log: ctx.log });
+  await settings.start();
+  const found = settings.namespaces();
+  if (onlyNamespace === undefined) {
+    ctx.log.info({ namespaces: found }, "following the settings ConfigMap of every namespace");
+  } else {
+    ctx.log.info(
+      { namespace: onlyNamespace, found: found.length > 0 },
+      "following the settings ConfigMap of one namespace; job pods of other namespaces are admitted unchanged",
+    );
   }
-  ctx.log.warn("no --settings-file or --settings-namespace: pods are admitted unchanged");
-  return { settings: { settingsFor: async () => undefined }, stop: async () => {} };
+  return { settings, stop: () => settings.stop() };
 }
 
 async function runInstallWebhook(ctx: CommandContext, flags: InstallWebhookFlags): Promise<void> {
@@ -295,32 +331,12 @@ async function runInstallWebhook(ctx: CommandContext, flags: InstallWebhookFlags
 async function runTune(ctx: CommandContext, flags: TuneFlags): Promise<void> {
   const config = loadJobsTuneConfig(flags.config);
   const client = connect(ctx.global);
-  const adjuster = new JobSettingsConnector(config, {
-    store: configMapSettingsStore(client, config.namespace),
-    log: ctx.log,
-  });
-  const measurer = new WatchedJobsMeasure(config.measure, {
-    client,
-    namespace: config.namespace,
-    log: ctx.log,
-  });
+  const { adjuster, measurer } = jobsTuneConnectors(client, config, { log: ctx.log });
   const agent = `kubewise/${packageVersion()}`;
-  let maxSleepSeconds: number | undefined;
-  if (flags.maxSleep !== undefined) {
-    maxSleepSeconds = Number(flags.maxSleep);
-    if (!Number.isFinite(maxSleepSeconds) || maxSleepSeconds < 0) {
-      throw new ServoError(
-        "invalid-config",
-        `--max-sleep must be a number of seconds, not ${flags.maxSleep}`,
-      );
-    }
-  }
+  const maxSleepSeconds = flags.maxSleep;
   const parts = { adjusters: [adjuster], measurer, log: ctx.log, agent, maxSleepSeconds };
   if (flags.optimizer !== undefined) {
-    const token =
-      flags.tokenFile !== undefined
-        ? readFileSync(flags.tokenFile, "utf8").trim()
-        : process.env.OPTUNE_AUTH_TOKEN;
+    const token = readToken(flags.tokenFile);
     const transport = new HttpTransport({ url: flags.optimizer, token, agent, log: ctx.log });
     await new Servo({ ...parts, transport }).run(ctx.signal);
     return;

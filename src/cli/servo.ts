@@ -15,7 +15,15 @@ import {
   type OptimizerTransport,
   type ServoConfig,
 } from "../servo/index.js";
-import { action, connect, packageVersion, type CommandContext } from "./common.js";
+import {
+  action,
+  connect,
+  packageVersion,
+  readToken,
+  withOptimizerFlags,
+  type CommandContext,
+  type OptimizerFlags,
+} from "./common.js";
 
 interface ConfigFlags {
   config: string;
@@ -25,11 +33,7 @@ interface ParamFlags extends ConfigFlags {
   file?: string;
 }
 
-interface RunFlags extends ConfigFlags {
-  optimizer?: string;
-  tokenFile?: string;
-  maxSleep?: string;
-}
+interface RunFlags extends ConfigFlags, OptimizerFlags {}
 
 /** servoCommand is `kubewise servo`: tune a workload through the servo protocol. */
 export function servoCommand(): Command {
@@ -45,20 +49,11 @@ export function servoCommand(): Command {
       "servo configuration (k8s, k8slive, measure, optimizer sections)",
     );
 
-  withConfig(servo.command("run"))
+  withOptimizerFlags(withConfig(servo.command("run")))
     .description(
       "run the servo loop: HELLO, then WHATS_NEXT -> DESCRIBE/MEASURE/ADJUST/SLEEP until stopped (GOODBYE on " +
-        "SIGINT/SIGTERM). With no --optimizer it runs the local optimizer in-process until its study ends.",
+        "SIGINT/SIGTERM). With no --optimizer (nor a remote section) it runs the local optimizer in-process until its study ends.",
     )
-    .option(
-      "--optimizer <url>",
-      "remote optimizer servo endpoint, e.g. https://host/accounts/ACCT/applications/APP/servo",
-    )
-    .option(
-      "--token-file <file>",
-      "file holding the bearer token for the optimizer (or set OPTUNE_AUTH_TOKEN)",
-    )
-    .option("--max-sleep <seconds>", "cap each SLEEP the optimizer asks for")
     .action(action(runServo));
 
   withConfig(servo.command("describe"))
@@ -67,15 +62,17 @@ export function servoCommand(): Command {
 
   withConfig(servo.command("adjust"))
     .description(
-      'apply an ADJUST param ({"state": {"application": ...}, "control": {...}}) from a file or stdin and\n' +
-        "print the ADJUSTMENT reply as JSON; exits 1 when the adjust failed or was rejected",
+      'apply an ADJUST param ({"state": {"application": ...}, "control": {...}}) from a file or stdin ' +
+        "and print the ADJUSTMENT reply as JSON; exits 1 when the adjust failed or was rejected, " +
+        "130 when it was interrupted",
     )
     .option("-f, --file <file>", "read the param from this file (default: stdin)")
     .action(action(runAdjust));
 
   withConfig(servo.command("measure"))
     .description(
-      'run a MEASURE param ({"metrics": [...], "control": {...}}) and print the MEASUREMENT reply; exits 1 on failure',
+      'run a MEASURE param ({"metrics": [...], "control": {...}}) and print the MEASUREMENT reply; ' +
+        "exits 1 on failure, 130 when interrupted",
     )
     .option("-f, --file <file>", "read the param from this file (default: stdin)")
     .action(action(runMeasure));
@@ -135,7 +132,9 @@ async function runMeasure(ctx: CommandContext, flags: ParamFlags): Promise<void>
 
 function print(reply: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(reply, null, 2)}\n`);
-  if (reply.status !== undefined && reply.status !== "ok") process.exitCode = 1;
+  // 130 for a cancelled command (Ctrl-C, SIGTERM), as a shell reports an interrupted one.
+  if (reply.status === "cancelled") process.exitCode = 130;
+  else if (reply.status !== undefined && reply.status !== "ok") process.exitCode = 1;
 }
 
 async function runServo(ctx: CommandContext, flags: RunFlags): Promise<void> {
@@ -146,12 +145,15 @@ async function runServo(ctx: CommandContext, flags: RunFlags): Promise<void> {
     servoPod: servoPodFromEnv(),
   });
   const agent = `kubewise/${packageVersion()}`;
-  const maxSleepSeconds = flags.maxSleep === undefined ? undefined : Number(flags.maxSleep);
-  if (flags.optimizer) {
-    const token = flags.tokenFile
-      ? readFileSync(flags.tokenFile, "utf8").trim()
-      : process.env.OPTUNE_AUTH_TOKEN;
-    const transport = new HttpTransport({ url: flags.optimizer, token, agent, log: ctx.log });
+  const maxSleepSeconds = flags.maxSleep;
+  // The remote optimizer: --optimizer, else the config's remote section; else the local one.
+  const remoteUrl = flags.optimizer ?? config.remote?.url;
+  if (remoteUrl !== undefined) {
+    const token =
+      flags.tokenFile !== undefined
+        ? readToken(flags.tokenFile)
+        : readToken(config.remote?.tokenFile, `${flags.config}: remote.token_file`);
+    const transport = new HttpTransport({ url: remoteUrl, token, agent, log: ctx.log });
     const servo = new Servo({ ...parts, transport, log: ctx.log, agent, maxSleepSeconds });
     await servo.run(ctx.signal);
     return;
@@ -159,7 +161,7 @@ async function runServo(ctx: CommandContext, flags: RunFlags): Promise<void> {
   if (!config.optimizer) {
     throw new ServoError(
       "invalid-config",
-      `${flags.config}: no --optimizer URL and no optimizer section: add an optimizer section (objective, max_trials, ...) to run the local optimizer`,
+      `${flags.config}: no --optimizer URL, no remote section and no optimizer section: add an optimizer section (objective, max_trials, ...) to run the local optimizer, or a remote section (url, token_file) for a remote one`,
     );
   }
   const optimizerConfig = optimizerConfigSchema.parse(config.optimizer);

@@ -33,7 +33,7 @@ test("Verifies that unknown keys and several problems are all reported at once",
       assert.ok(err instanceof ConfigError);
       assert.equal(err.issues.length, 2);
       assert.match(err.message, /settlement: .* \(got -1\)/);
-      assert.match(err.message, /nested: unknown key "extra"/);
+      assert.match(err.message, /nested: unknown key "extra" \(known keys: name\)/);
       return true;
     },
   );
@@ -48,4 +48,30 @@ test("Verifies that YAML syntax errors name the line", () => {
 
 test("Verifies that duplicate keys are rejected", () => {
   assert.throws(() => parseYamlText("a: 1\na: 2\n"), ConfigError);
+});
+
+test("Verifies that an unknown key names the known ones through wrappers, records and arrays, and an empty string says so", () => {
+  const deep = z.strictObject({
+    sections: z
+      .record(z.string(), z.array(z.strictObject({ a: z.string(), b: z.number().optional() })))
+      .default({}),
+    name: z.string().min(1),
+    piped: z.strictObject({ x: z.number() }).optional().pipe(z.any()),
+  });
+  assert.throws(
+    () =>
+      parseConfig(
+        deep,
+        { sections: { s: [{ a: "x", c: 1 }] }, name: "", piped: { x: 1, y: 2 }, top: 1 },
+        "f.yaml",
+      ),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /sections\.s\.0: unknown key "c" \(known keys: a, b\)/);
+      assert.match(err.message, /piped: unknown key "y" \(known keys: x\)/);
+      assert.match(err.message, /unknown key "top" \(known keys: sections, name, piped\)/);
+      assert.match(err.message, /name: must not be empty/);
+      return true;
+    },
+  );
 });

@@ -11,7 +11,7 @@ import { ConfigError, type ConfigIssue } from "./errors.js";
 export function parseConfig<S extends z.ZodType>(schema: S, data: unknown, file?: string): z.output<S> {
   const result = schema.safeParse(data, { reportInput: true });
   if (result.success) return result.data;
-  const issues: ConfigIssue[] = result.error.issues.map((issue) => toConfigIssue(issue, data));
+  const issues: ConfigIssue[] = result.error.issues.map((issue) => toConfigIssue(issue, data, schema));
   throw new ConfigError("invalid", file, issues);
 }
 
@@ -48,18 +48,87 @@ export function loadConfigFile<S extends z.ZodType>(schema: S, file: string): z.
   return parseConfig(schema, readYamlFile(file), file);
 }
 
-function toConfigIssue(issue: z.core.$ZodIssue, root: unknown): ConfigIssue {
+function toConfigIssue(issue: z.core.$ZodIssue, root: unknown, schema: z.ZodType): ConfigIssue {
   const path = issue.path.filter((p): p is string | number => typeof p !== "symbol");
   let message = issue.message;
   if (issue.code === "unrecognized_keys") {
     message = `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+    const known = keysAt(schema, path);
+    if (known !== undefined && known.length > 0) message += ` (known keys: ${known.join(", ")})`;
     return { path, message };
   }
   if (issue.code === "invalid_value") {
     message = `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
   }
+  // zod's own words for an empty required string ("Too small: expected string to have >=1
+  // characters"); a schema's own message is kept.
+  if (
+    issue.code === "too_small" &&
+    issue.origin === "string" &&
+    Number(issue.minimum) === 1 &&
+    message.startsWith("Too small")
+  ) {
+    message = "must not be empty";
+  }
   const value = "input" in issue && issue.input !== undefined ? issue.input : valueAt(root, path);
   return value === undefined ? { path, message } : { path, message, value };
+}
+
+type SchemaDef = {
+  type?: string;
+  innerType?: z.ZodType;
+  in?: z.ZodType;
+  out?: z.ZodType;
+  shape?: Record<string, z.ZodType>;
+  valueType?: z.ZodType;
+  element?: z.ZodType;
+  options?: z.ZodType[];
+};
+
+function defOf(schema: z.ZodType): SchemaDef {
+  return (schema as unknown as { _zod: { def: SchemaDef } })._zod.def;
+}
+
+// unwrap looks through optional, nullable, default, catch and pipe (its input side, or the
+// output side of a preprocess) to the schema that holds the shape.
+function unwrap(schema: z.ZodType): z.ZodType {
+  let current = schema;
+  for (let i = 0; i < 16; i++) {
+    const def = defOf(current);
+    let next = def.innerType;
+    if (def.type === "pipe") {
+      // A preprocess is a pipe from a transform: the shape is on its output side.
+      next = def.in !== undefined && defOf(def.in).type !== "transform" ? def.in : def.out;
+    }
+    if (next === undefined) return current;
+    current = next;
+  }
+  return current;
+}
+
+/**
+ * keysAt lists the keys an object schema allows at `path`, looking through wrappers, records,
+ * arrays and (for union members that are objects) unions; undefined when it cannot tell.
+ */
+export function keysAt(schema: z.ZodType, path: readonly (string | number)[]): string[] | undefined {
+  let current: z.ZodType | undefined = unwrap(schema);
+  for (const key of path) {
+    if (current === undefined) return undefined;
+    const def = defOf(current);
+    if (def.type === "object") current = def.shape?.[String(key)];
+    else if (def.type === "record") current = def.valueType;
+    else if (def.type === "array") current = def.element;
+    else return undefined;
+    current = current === undefined ? undefined : unwrap(current);
+  }
+  if (current === undefined) return undefined;
+  const def = defOf(current);
+  if (def.type === "object") return Object.keys(def.shape ?? {});
+  if (def.type === "union") {
+    const keys = (def.options ?? []).flatMap((o) => keysAt(o, []) ?? []);
+    return keys.length > 0 ? [...new Set(keys)] : undefined;
+  }
+  return undefined;
 }
 
 function valueAt(root: unknown, path: readonly (string | number)[]): unknown {

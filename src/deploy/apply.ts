@@ -1,5 +1,6 @@
 import { KubeError, deleteObject, toKubeError, type KubeClient } from "../kube/index.js";
 import type { FieldChange } from "./diff.js";
+import type { Manifest } from "./render.js";
 import { DeployError } from "./errors.js";
 import { serverSideApply, type ObjectRef } from "./inventory.js";
 import {
@@ -105,12 +106,19 @@ const resultOf: Record<ObjectAction, ObjectResult> = {
   unchanged: "unchanged",
 };
 
+/**
+ * HANDOVER_MANAGER holds a workload's replica count between kubewise dropping it and the HPA
+ * first setting it; the API server removes its managedFields entry once the HPA does.
+ */
+export const HANDOVER_MANAGER = "kubewise-handover-to-hpa";
+
 /** writeObjects applies the planned objects in order, skipping the unchanged ones. */
 async function writeObjects(client: KubeClient, plan: Plan): Promise<AppliedObject[]> {
   const objects: AppliedObject[] = [];
   for (const o of plan.objects) {
     if (o.action !== "unchanged") {
       try {
+        if (o.handoverReplicas !== undefined) await handOverReplicas(client, o.manifest, o.handoverReplicas);
         await serverSideApply(client, o.manifest, { dryRun: false });
       } catch (err) {
         throw partialFailure(err, objects);
@@ -119,6 +127,24 @@ async function writeObjects(client: KubeClient, plan: Plan): Promise<AppliedObje
     objects.push({ ref: o.ref, result: resultOf[o.action], changes: o.changes });
   }
   return objects;
+}
+
+/**
+ * handOverReplicas applies only spec.replicas under HANDOVER_MANAGER, forcing it away from
+ * kubewise, so the next apply without the field leaves the count alone (plan.ts replicasHandover).
+ */
+async function handOverReplicas(client: KubeClient, manifest: Manifest, replicas: number): Promise<void> {
+  const { apiVersion, kind, metadata } = manifest;
+  await serverSideApply(
+    client,
+    {
+      apiVersion,
+      kind,
+      metadata: { name: metadata.name, namespace: metadata.namespace },
+      spec: { replicas },
+    },
+    { dryRun: false, fieldManager: HANDOVER_MANAGER },
+  );
 }
 
 async function pruneObjects(client: KubeClient, plan: Plan): Promise<AppliedObject[]> {

@@ -40,8 +40,8 @@ test("Verifies that --var fills Opta placeholders and -o json prints a List", ()
   assert.deepEqual(warnings, ["links: Opta-only field, ignored (it needs Opta's cloud modules)"]);
 });
 
-test("Verifies that `deploy servo-config` prints the k8s and k8slive sections", () => {
-  const { text } = servoConfigOutput({
+test("Verifies that `deploy servo-config` prints the k8s, k8slive and optimizer sections and names the missing measure", () => {
+  const { text, warnings } = servoConfigOutput({
     file: join(testdata, "tuned.input.yaml"),
     namespace: "app2",
     var: {},
@@ -51,6 +51,11 @@ test("Verifies that `deploy servo-config` prints the k8s and k8slive sections", 
     /^k8s:\n {2}adjust_on: data\["control"\]\["userdata"\]\["deploy_to"\] == "main"\n {2}namespace: app2\n/,
   );
   assert.match(text, /\nk8slive:\n {2}deploy_to: tuning\n/);
+  assert.match(text, /\noptimizer:\n {2}study: web-main\n {2}db: \.kubewise\/web-main\/optimizer\.db\n/);
+  assert.match(
+    warnings.join("\n"),
+    /^tuning\.measure: missing, .*add a measure section to the tuning block/m,
+  );
 });
 
 test("Verifies that the command parses repeated --var flags into one map", async () => {

@@ -6,7 +6,8 @@
  * loadServiceSpec validates it into a ServiceSpec, reporting every problem with its field path;
  * renderService turns that into Deployment (or StatefulSet), Service, HorizontalPodAutoscaler,
  * PodDisruptionBudget, Ingress, ServiceAccount and CronJob objects as a pure function; and
- * servoConfig turns the tuning block into the servo's `k8s` and `k8slive` configuration.
+ * servoConfig turns the tuning block into a servo configuration `kubewise servo run` accepts:
+ * the `k8s` and `k8slive` sections, the block's `measure`, and its `optimizer` or a default one.
  *
  * The cluster half: planService dry-runs every rendered object server-side and diffs it with the
  * live one; applyService applies what differs (reporting created/updated/unchanged per object),
@@ -38,8 +39,11 @@ export {
   type Toleration,
 } from "./spec.js";
 export {
+  DEFAULT_MAX_TRIALS,
   MAIN_ADJUST_ON,
+  defaultOptimizer,
   servoConfig,
+  servoConfigNotes,
   type EnvSetting,
   type LiveSettings,
   type ReplicasSetting,

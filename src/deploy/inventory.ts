@@ -146,7 +146,7 @@ export async function readObject(client: KubeClient, ref: ObjectRef): Promise<Ku
 }
 
 /**
- * serverSideApply applies a manifest with field manager "kubewise", forcing ownership of the
+ * serverSideApply applies a manifest with field manager "kubewise" (or `fieldManager`), forcing ownership of the
  * fields it sets; `dryRun` makes the server run every stage (defaulting, validation, admission)
  * and return the result without storing it. Unlike applyObject in src/kube it reads nothing
  * first: the plan has already read the live objects, and a second read per object would double
@@ -155,14 +155,14 @@ export async function readObject(client: KubeClient, ref: ObjectRef): Promise<Ku
 export async function serverSideApply(
   client: KubeClient,
   manifest: Manifest,
-  options: { dryRun: boolean },
+  options: { dryRun: boolean; fieldManager?: string },
 ): Promise<KubernetesObject> {
   try {
     return await client.objects.patch(
       manifest as KubernetesObject,
       undefined,
       options.dryRun ? "All" : undefined,
-      FIELD_MANAGER,
+      options.fieldManager ?? FIELD_MANAGER,
       true,
       "application/apply-patch+yaml",
     );

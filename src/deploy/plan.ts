@@ -48,6 +48,12 @@ export interface ObjectPlan {
   /** changes are the field changes of an update (empty for a create or no change). */
   changes: FieldChange[];
   manifest: Manifest;
+  /**
+   * handoverReplicas is set when a workload kubewise gave a fixed replica count becomes
+   * autoscaled: apply first sets spec.replicas to this count under another field manager (see
+   * replicasHandover), so dropping the field from kubewise's apply does not reset it to 1.
+   */
+  handoverReplicas?: number;
 }
 
 /** KeptObject is an object with the service's labels that kubewise leaves alone, and why. */
@@ -117,14 +123,19 @@ export async function planService(
     const live = lives[i];
     const ref = refOf(manifest, namespace);
     if (!live) return { ref, action: "create", changes: [], manifest };
-    const after = results[i] as KubernetesObject;
+    const handover = replicasHandover(manifest, live, target.manifests);
+    // The dry run cannot chain the handover before it, so it shows the count reset to 1; what
+    // the apply will leave is the handover's count.
+    const after =
+      handover === undefined ? (results[i] as KubernetesObject) : withReplicas(results[i], handover);
     const changes = diffObjects(live, after);
     const ownershipChanged = !sameOwnership(live, after);
     return {
       ref,
-      action: changes.length > 0 || ownershipChanged ? "update" : "unchanged",
+      action: changes.length > 0 || ownershipChanged || handover !== undefined ? "update" : "unchanged",
       changes,
       manifest,
+      ...(handover === undefined ? {} : { handoverReplicas: handover }),
     };
   });
   const wanted = new Set(target.manifests.map((m) => refKey(refOf(m))));
@@ -209,4 +220,41 @@ function sameOwnership(live: KubernetesObject, after: KubernetesObject): boolean
     a.apiVersion === b.apiVersion &&
     JSON.stringify(a.fieldsV1) === JSON.stringify(b.fieldsV1)
   );
+}
+
+/**
+ * replicasHandover: a Deployment or StatefulSet that kubewise applied with a fixed `replicas`
+ * and now renders without it (an HPA takes over) would, by server-side apply, lose the field
+ * kubewise owned and be defaulted to 1 replica until the HPA scales it back. Kubernetes' advice
+ * for this move ("Migrating Deployments and StatefulSets to horizontal autoscaling", and
+ * "Transferring ownership" in the server-side apply docs) is to hand the field to another field
+ * manager first, with its current value, and only then drop it from the applied configuration.
+ * The count handed over is the live one, raised to the HPA's minimum: never fewer pods. It
+ * returns undefined when no handover is needed.
+ */
+export function replicasHandover(
+  manifest: Manifest,
+  live: KubernetesObject,
+  manifests: readonly Manifest[],
+): number | undefined {
+  if (manifest.kind !== "Deployment" && manifest.kind !== "StatefulSet") return undefined;
+  if ((manifest.spec as { replicas?: unknown } | undefined)?.replicas !== undefined) return undefined;
+  const owned = kubewiseEntry(live)?.fieldsV1 as { "f:spec"?: Record<string, unknown> } | undefined;
+  if (owned?.["f:spec"]?.["f:replicas"] === undefined) return undefined;
+  const liveReplicas = (live as { spec?: { replicas?: number } }).spec?.replicas ?? 1;
+  const hpa = manifests.find((m) => {
+    const ref = (m.spec as { scaleTargetRef?: { kind?: string; name?: string } } | undefined)?.scaleTargetRef;
+    return (
+      m.kind === "HorizontalPodAutoscaler" &&
+      ref?.kind === manifest.kind &&
+      ref.name === manifest.metadata.name
+    );
+  });
+  const minReplicas = (hpa?.spec as { minReplicas?: number } | undefined)?.minReplicas ?? 1;
+  return Math.max(liveReplicas, minReplicas);
+}
+
+function withReplicas(obj: KubernetesObject | undefined, replicas: number): KubernetesObject {
+  const o = obj as KubernetesObject & { spec?: Record<string, unknown> };
+  return { ...o, spec: { ...o.spec, replicas } } as KubernetesObject;
 }

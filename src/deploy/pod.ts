@@ -1,4 +1,4 @@
-import { formatCpu } from "../kube/quantity.js";
+import { formatCpu } from "../kube/index.js";
 import type { EnvSource, EnvVar, ProbeSpec, ServiceSpec } from "./spec.js";
 
 /**

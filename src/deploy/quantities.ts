@@ -1,18 +1,27 @@
 import { z } from "zod";
-import { parseCpu, parseMemory } from "../kube/quantity.js";
+import { parseCpu, parseMemory } from "../kube/index.js";
 
 /**
  * Resource amounts in a service spec take two forms: Opta's plain numbers (cpu in millicores,
- * memory in MB, which Opta renders as "Mi") and Kubernetes quantity strings ("250m", "0.5",
+ * memory in MB, which Opta renders as "Mi") and Kubernetes quantity strings ("250m", "1.5",
  * "256Mi", "1Gi"). These schemas accept both and yield cores and bytes. They are transforms over
  * unknown input rather than unions, so each mistake gets its own message instead of "matches no
  * form".
+ *
+ * A whole-number string ("100") is read like the number: that is what Opta's `cpu: "{vars.cpu}"`
+ * becomes once the placeholder is filled, and Opta pastes it in front of "m" (or "Mi"). Any other
+ * string is a Kubernetes quantity; a plain decimal ("1.5") is cores, as Kubernetes reads it, since
+ * Opta's millicores are whole and so cannot be meant.
  */
 
 interface AmountRule {
   what: string;
   /** fromNumber converts a plain number in the field's Opta unit. */
   fromNumber: (n: number) => number;
+  /** numberProblem says why a positive number is not an amount of this field, if it is not. */
+  numberProblem?: (n: number) => string | undefined;
+  /** wholeStrings reads a whole-number string ("100") as that number, in the Opta unit. */
+  wholeStrings?: boolean;
   fromString: (s: string) => number;
   /** forms says what is accepted, for messages. */
   forms: string;
@@ -27,11 +36,14 @@ export function amount(rule: AmountRule) {
       ctx.issues.push({ code: "custom", message, input: value });
       return z.NEVER;
     };
-    if (typeof value === "number") {
-      if (!Number.isFinite(value) || value <= 0) return fail(`${rule.what} must be more than zero`);
-      return rule.fromNumber(value);
-    }
+    const fromNumber = (n: number): number => {
+      if (!Number.isFinite(n) || n <= 0) return fail(`${rule.what} must be more than zero`);
+      const problem = rule.numberProblem?.(n);
+      return problem === undefined ? rule.fromNumber(n) : fail(problem);
+    };
+    if (typeof value === "number") return fromNumber(value);
     if (typeof value !== "string") return fail(`must be ${rule.forms}`);
+    if (rule.wholeStrings && /^\s*\d+\s*$/.test(value)) return fromNumber(Number(value));
     if (rule.unitHint && /^\s*[\d.]+\s*$/.test(value)) return fail(rule.unitHint);
     let n: number;
     try {
@@ -45,32 +57,53 @@ export function amount(rule: AmountRule) {
 
 const MiB = 2 ** 20;
 
-/** cpuQuantity is cpu in cores: a number is millicores (Opta: `cpu: 100`), a string a quantity. */
+/**
+ * cpuQuantity is cpu in cores: a number or whole-number string is millicores (Opta: `cpu: 100`,
+ * `cpu: "{vars.cpu}"`), any other string a Kubernetes quantity ("250m", "1.5" cores). A fraction
+ * of a millicore is refused rather than rounded: `cpu: 0.5` almost always meant half a core.
+ */
 export const cpuQuantity = amount({
   what: "cpu",
   fromNumber: (milli) => milli / 1000,
+  numberProblem: fractionalMillicores,
+  wholeStrings: true,
   fromString: parseCpu,
-  forms: 'a number of millicores (100) or a quantity ("250m", "0.5")',
+  forms: 'a whole number of millicores (100) or a quantity ("250m", "1.5")',
 });
 
+function fractionalMillicores(n: number): string | undefined {
+  if (Number.isInteger(n)) return undefined;
+  const allowed = "must be a whole number of millicores (a number is millicores, as in Opta)";
+  const milli = Math.round(n * 1e6) / 1e3;
+  // Read as cores when that gives whole millicores (0.5 -> 500m), the likely intent.
+  return Number.isInteger(milli) && n < 100
+    ? `${allowed}: write ${milli} or "${milli}m" for ${n} cores`
+    : `${allowed}: write ${Math.round(n)} or a quantity such as "${Math.round(n)}m"`;
+}
+
 /**
- * memoryQuantity is memory in bytes: a number is MiB (Opta: `memory: 128` renders "128Mi"), a
- * string a quantity with a unit. A unitless string is refused: "128" would be 128 bytes, which
- * is never what was meant.
+ * memoryQuantity is memory in bytes: a number or whole-number string is MiB (Opta: `memory: 128`
+ * renders "128Mi"), any other string a quantity with a unit. A decimal string without a unit is
+ * refused: "0.5" would be half a byte to Kubernetes, which is never what was meant.
  */
 export const memoryQuantity = amount({
   what: "memory",
   fromNumber: (mib) => Math.round(mib * MiB),
+  wholeStrings: true,
   fromString: parseMemory,
   forms: 'a number of MiB (128) or a quantity ("256Mi", "1Gi")',
-  unitHint: 'needs a unit, e.g. "128Mi" (or the number 128 for MiB)',
+  unitHint: 'needs a unit, e.g. "512Mi" (a whole number such as 128 is MiB)',
 });
 
-/** storageQuantity is a volume size in bytes: a number is GiB (Opta's `size: 10`), a string a quantity. */
+/**
+ * storageQuantity is a volume size in bytes: a number or whole-number string is GiB (Opta's
+ * `size: 10`), any other string a quantity with a unit.
+ */
 export const storageQuantity = amount({
   what: "size",
   fromNumber: (gib) => Math.round(gib * 2 ** 30),
+  wholeStrings: true,
   fromString: parseMemory,
   forms: 'a number of GiB (10) or a quantity ("10Gi")',
-  unitHint: 'needs a unit, e.g. "10Gi" (or the number 10 for GiB)',
+  unitHint: 'needs a unit, e.g. "512Mi" (a whole number such as 10 is GiB)',
 });

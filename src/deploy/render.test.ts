@@ -164,7 +164,7 @@ test("Verifies the resource defaults: 100m/128Mi requests, limits twice that, CP
     requests: { cpu: "100m", memory: "128Mi" },
     limits: { cpu: "200m", memory: "256Mi" },
   });
-  assert.deepEqual(resourcesOf({ name: "a", image: "x", resource_request: { cpu: "1", memory: "1G" } }), {
+  assert.deepEqual(resourcesOf({ name: "a", image: "x", resource_request: { cpu: "1.0", memory: "1G" } }), {
     requests: { cpu: "1", memory: "1G" },
     limits: { cpu: "2", memory: "2G" },
   });

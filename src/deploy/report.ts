@@ -34,7 +34,9 @@ export function formatPlan(plan: Plan): string {
     const mark = o.action === "create" ? "+" : o.action === "update" ? "~" : "=";
     lines.push(`${mark} ${obj(o.ref)} (${o.action})`);
     for (const c of o.changes) lines.push(`    ${formatChange(c)}`);
-    if (o.action === "update" && o.changes.length === 0)
+    if (o.handoverReplicas !== undefined)
+      lines.push(`    spec.replicas handed over to the autoscaler at ${o.handoverReplicas} (not reset to 1)`);
+    else if (o.action === "update" && o.changes.length === 0)
       lines.push("    kubewise takes ownership of its fields");
   }
   for (const p of plan.prune) lines.push(`- ${obj(p.ref)} (prune: no longer in the spec)`);

@@ -269,8 +269,10 @@ export const rawServiceSchema = z.strictObject({
       memory: memoryQuantity.optional(),
     })
     .nullish(),
+  // Opta's defaults are empty lists, so `env_vars:` and `public_uri:` left empty (YAML null) mean none.
   env_vars: byKind(
     {
+      null: z.null(),
       array: z.array(envListEntry),
       object: z.record(z.string().regex(envName, "is not a valid environment variable name"), envMapValue),
     },
@@ -287,7 +289,7 @@ export const rawServiceSchema = z.strictObject({
   initial_liveness_delay: z.number().int().min(0).default(30),
   initial_readiness_delay: z.number().int().min(0).default(30),
   public_uri: byKind(
-    { string: z.string(), array: z.array(z.string()) },
+    { null: z.null(), string: z.string(), array: z.array(z.string()) },
     "must be a string or a list of strings",
   ).optional(),
   keep_path_prefix: z.boolean().default(false),

@@ -50,6 +50,49 @@ test("Verifies that Opta's forms and kubewise's forms of the same thing give the
   }
 });
 
+test("Verifies that a whole-number string is Opta's unit like a number, and other strings are Kubernetes quantities", () => {
+  const resources = (request: object, variables: Record<string, string> = {}) =>
+    parseServiceSpec({ ...base, resource_request: request }, { variables }).resources.requests;
+  // `{vars.cpu}` filled with 100 is Opta's 100 millicores, not 100 cores; memory "128" is 128 MiB.
+  assert.deepEqual(
+    resources({ cpu: "{vars.cpu}", memory: "{vars.mem}" }, { "vars.cpu": "100", "vars.mem": "128" }),
+    {
+      cpu: 0.1,
+      memory: 128 * 2 ** 20,
+    },
+  );
+  assert.deepEqual(resources({ cpu: "250" }), resources({ cpu: 250 }));
+  assert.deepEqual(resources({ cpu: "250" }), resources({ cpu: "250m" }));
+  // A decimal string is read as Kubernetes reads it: cores.
+  assert.equal(resources({ cpu: "1.5" }).cpu, 1.5);
+  assert.equal(resources({ cpu: "0.25" }).cpu, 0.25);
+  assert.equal(resources({ memory: "1Gi" }).memory, 2 ** 30);
+  const storage = parseServiceSpec(
+    { ...base, persistent_storage: [{ size: "{vars.size}", path: "/data" }] },
+    { variables: { "vars.size": "10" } },
+  ).persistentStorage;
+  assert.deepEqual(storage, [{ size: 10 * 2 ** 30, path: "/data" }]);
+});
+
+test("Verifies that env_vars: and public_uri: left empty (YAML null) mean none, as in Opta", () => {
+  const spec = parseServiceSpec({ ...base, port: { http: 80 }, env_vars: null, public_uri: null });
+  assert.deepEqual(spec.env, []);
+  assert.deepEqual(spec.ingress.uris, []);
+});
+
+test("Verifies that sticky sessions use Opta's cookie name unless sticky_session_cookie says otherwise", () => {
+  const sticky = (extra: object) =>
+    parseServiceSpec({
+      ...base,
+      port: { http: 80 },
+      public_uri: "a.example.com",
+      sticky_session: true,
+      ...extra,
+    }).ingress.stickySession;
+  assert.deepEqual(sticky({}), { cookieName: "opta-cookie", maxAgeSeconds: 86400 });
+  assert.equal(sticky({ sticky_session_cookie: "shop" })?.cookieName, "shop");
+});
+
 test("Verifies Opta's defaults: AUTO image, 1-3 replicas, 80% targets, 30 s probe delays, no probes without a healthcheck", () => {
   const spec = parseServiceSpec({ name: "web", port: { http: 80 } });
   assert.equal(spec.image, "AUTO");
@@ -122,7 +165,7 @@ test("Verifies that Opta placeholders are filled from variables, and a missing o
   assert.deepEqual(json.env, [{ name: "CONFIG", value: '{"a": 1}' }], "JSON braces are not placeholders");
 });
 
-const bad: [string, object, RegExp][] = [
+const bad: [string, object, RegExp, Record<string, string>?][] = [
   ["no name", { image: "x" }, /name: is required/],
   ["bad name", { ...base, name: "My_App" }, /name: must be lower-case .* \(got "My_App"\)/],
   ["misspelt field", { ...base, min_container: 2 }, /\(document\): unknown key "min_container"/],
@@ -190,14 +233,30 @@ const bad: [string, object, RegExp][] = [
     /autoscaling_target_cpu_percentage: must be a whole percentage/,
   ],
   [
-    "unitless memory",
-    { ...base, resource_request: { memory: "512" } },
-    /resource_request\.memory: needs a unit, e\.g\. "128Mi"/,
+    "unitless decimal memory",
+    { ...base, resource_request: { memory: "0.5" } },
+    /resource_request\.memory: needs a unit, e\.g\. "512Mi" \(a whole number such as 128 is MiB\) \(got "0\.5"\)/,
   ],
   [
     "garbage cpu",
     { ...base, resource_request: { cpu: "fast" } },
-    /resource_request\.cpu: must be a number of millicores \(100\) or a quantity/,
+    /resource_request\.cpu: must be a whole number of millicores \(100\) or a quantity/,
+  ],
+  [
+    "fractional millicores",
+    { ...base, resource_request: { cpu: 0.5 } },
+    /resource_request\.cpu: must be a whole number of millicores \(a number is millicores, as in Opta\): write 500 or "500m" for 0\.5 cores \(got 0\.5\)/,
+  ],
+  [
+    "fractional millicores, not cores",
+    { ...base, resource_limits: { cpu: 250.5 } },
+    /resource_limits\.cpu: must be a whole number of millicores \(a number is millicores, as in Opta\): write 251 or a quantity such as "251m" \(got 250\.5\)/,
+  ],
+  [
+    "zero cpu string",
+    { ...base, resource_request: { cpu: "{vars.cpu}" } },
+    /resource_request\.cpu: cpu must be more than zero \(got "0"\)/,
+    { "vars.cpu": "0" },
   ],
   [
     "zero cpu",
@@ -206,7 +265,7 @@ const bad: [string, object, RegExp][] = [
   ],
   [
     "limit below request",
-    { ...base, resource_request: { cpu: "1" }, resource_limits: { cpu: "500m" } },
+    { ...base, resource_request: { cpu: "1.5" }, resource_limits: { cpu: "500m" } },
     /resource_limits\.cpu: must be at least the cpu request \(or false for no limit\) \(got "500m"\)/,
   ],
   [
@@ -301,15 +360,15 @@ const bad: [string, object, RegExp][] = [
   ],
   [
     "storage size",
-    { ...base, persistent_storage: [{ size: "10", path: "/d" }] },
-    /persistent_storage\.0\.size: needs a unit, e\.g\. "10Gi"/,
+    { ...base, persistent_storage: [{ size: "1.5", path: "/d" }] },
+    /persistent_storage\.0\.size: needs a unit, e\.g\. "512Mi" \(a whole number such as 10 is GiB\)/,
   ],
   ["opta type", { ...base, type: "aws-postgres" }, /type: must be one of "k8s-service"/],
 ];
 
-for (const [what, doc, expected] of bad) {
+for (const [what, doc, expected, variables] of bad) {
   test(`Verifies that a bad spec is refused with a clear message: ${what}`, () => {
-    const message = problems(doc);
+    const message = problems(doc, variables);
     assert.match(message, /^service\.yaml: \d+ problems?:/);
     assert.match(message, expected);
   });

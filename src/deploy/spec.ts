@@ -445,7 +445,7 @@ function normalizeIngress(raw: RawService, ports: PortSpec[], issue: Issue): Ing
     ...(raw.sticky_session
       ? {
           stickySession: {
-            cookieName: raw.sticky_session_cookie ?? "kubewise-cookie",
+            cookieName: raw.sticky_session_cookie ?? "opta-cookie",
             maxAgeSeconds: raw.sticky_session_max_age,
           },
         }
@@ -472,7 +472,7 @@ function normalizeUris(raw: RawService, issue: Issue): PublicUri[] {
 }
 
 function publicUris(raw: RawService): string[] {
-  if (raw.public_uri === undefined) return [];
+  if (raw.public_uri === undefined || raw.public_uri === null) return [];
   return Array.isArray(raw.public_uri) ? raw.public_uri : [raw.public_uri];
 }
 

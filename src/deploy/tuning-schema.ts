@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseCpu, parseMemoryGiB } from "../kube/quantity.js";
+import { parseCpu, parseMemoryGiB } from "../kube/index.js";
 import { amount } from "./quantities.js";
 import { byKind } from "./by-kind.js";
 
@@ -110,6 +110,15 @@ export const tuningSchema = z.strictObject({
   adjust_on: z.string().min(1).optional(),
   settlement: z.number().min(0).optional(),
   on_fail: onFailMain.optional(),
+  // The servo's own schemas validate these two (normalizeTuning), so they are kept as written here.
+  measure: byKind(
+    { object: z.record(z.string(), z.unknown()) },
+    "must be the servo's measure section: {connector: prometheus | jobs | synthetic, ...}",
+  ).optional(),
+  optimizer: byKind(
+    { object: z.record(z.string(), z.unknown()) },
+    "must be the servo's optimizer section: {objective, direction, max_trials, ...}",
+  ).optional(),
   live: byKind(
     {
       boolean: z.boolean().transform((on): z.output<typeof liveSchema> | false => (on ? {} : false)),

@@ -1,3 +1,5 @@
+import { ConfigError } from "../config/index.js";
+import { OptimizerError, compileObjective, parseServoConfig } from "../servo/index.js";
 import type { RawTuning } from "./tuning-schema.js";
 import type { Issue, ServiceSpec } from "./spec.js";
 import { childName } from "./names.js";
@@ -5,8 +7,11 @@ import { DeployError } from "./errors.js";
 
 /**
  * Tuning: the `tuning:` block of a service spec, with defaults worked out and checked against
- * the service, and servoConfig, which turns it into the servo's configuration (the `k8s` and
- * `k8slive` sections of seed 000) for the Deployment that renderService produces.
+ * the service, and servoConfig, which turns it into the servo's configuration for the Deployment
+ * that renderService produces: the `k8s` and `k8slive` sections of seed 000, the block's
+ * `measure` section as written, and its `optimizer` section, or a default one that minimises the
+ * cost of cpu and memory. The whole configuration is checked with the servo's own schema when
+ * the spec is loaded, so `kubewise servo run -c` accepts what servo-config prints.
  */
 
 /** ResourceSetting is a cpu (cores) or mem (GiB) range the servo may move within. */
@@ -61,6 +66,10 @@ export interface TuningSpec {
   settlement?: number;
   onFail?: "rollback" | "destroy" | "nop";
   live?: LiveSettings;
+  /** measure is the servo's measure section, as written (checked by the servo's schema). */
+  measure?: Record<string, unknown>;
+  /** optimizer is the servo's optimizer section, as written (checked by the servo's schema). */
+  optimizer?: Record<string, unknown>;
 }
 
 /** Servo defaults for cpu and mem ranges (servo-k8slive's guard rails: 0.125 to 4, step 0.125). */
@@ -76,7 +85,12 @@ type RawRange = NonNullable<RawTuning["cpu"]>;
  * bounds) and reports, through `issue`, every range that excludes the value the service runs
  * with now, since the servo would start outside its own bounds.
  */
-export function normalizeTuning(raw: RawTuning, spec: ServiceSpec, issue: Issue): TuningSpec {
+export function normalizeTuning(raw: RawTuning, spec: ServiceSpec, report: Issue): TuningSpec {
+  let problems = 0;
+  const issue: Issue = (path, message, value) => {
+    problems++;
+    report(path, message, value);
+  };
   if (raw.cpu === undefined && raw.mem === undefined && raw.replicas === undefined && !raw.env) {
     issue(["tuning"], "names nothing to tune: add cpu, mem, replicas or env");
   }
@@ -101,7 +115,52 @@ export function normalizeTuning(raw: RawTuning, spec: ServiceSpec, issue: Issue)
   for (const [name, setting] of Object.entries(raw.env ?? {})) {
     tuning.env[name] = envSetting(name, setting, spec, issue);
   }
-  return { ...tuning, ...gating(raw, spec) };
+  const normalized: TuningSpec = {
+    ...tuning,
+    ...gating(raw, spec),
+    ...(raw.measure === undefined ? {} : { measure: raw.measure }),
+    ...(raw.optimizer === undefined ? {} : { optimizer: raw.optimizer }),
+  };
+  checkWithServo(spec.name, normalized, report, problems === 0);
+  return normalized;
+}
+
+/**
+ * checkWithServo validates the servo configuration the block makes with the servo's own schema
+ * (and compiles the optimizer's CEL), reporting each problem at the tuning field it comes from.
+ * Problems in the k8s and k8slive sections are reported only when the block had none of its own,
+ * since they are mostly the same problems seen again.
+ */
+function checkWithServo(name: string, tuning: TuningSpec, issue: Issue, blockOk: boolean): void {
+  try {
+    const config = parseServoConfig(servoDocument(name, "default", tuning));
+    if (config.optimizer) compileObjective(config.optimizer);
+  } catch (err) {
+    if (err instanceof OptimizerError) {
+      const field = /constraint/i.test(err.message) ? "constraints" : "objective";
+      issue(["tuning", "optimizer", field], err.message);
+    } else if (err instanceof ConfigError) {
+      for (const i of err.issues) {
+        const at = tuningPath(i.path);
+        const own = at[1] === "measure" || at[1] === "optimizer";
+        if (own || blockOk) issue(at, i.message, own ? undefined : i.value);
+      }
+    } else throw err;
+  }
+}
+
+/** tuningPath maps a path in the servo configuration to the tuning block field it comes from. */
+function tuningPath(path: readonly (string | number)[]): (string | number)[] {
+  const [section, ...rest] = path;
+  if (section === "measure" || section === "optimizer") return ["tuning", section, ...rest];
+  if (section === "k8slive") return ["tuning", "live", ...rest];
+  if (section !== "k8s") return ["tuning"];
+  if (rest[0] !== "application") return ["tuning", ...rest];
+  // application.components.<key>.settings.<cpu|mem|replicas>... or .env.<NAME>...
+  const [, , , kind, ...field] = rest;
+  if (kind === "settings") return ["tuning", ...field];
+  if (kind === "env") return ["tuning", "env", ...field];
+  return ["tuning"];
 }
 
 function gating(
@@ -132,6 +191,7 @@ function resourceSetting(
     ...(r.selector === undefined ? {} : { selector: r.selector }),
     ...(r.limit_min === undefined ? {} : { limitMin: r.limit_min }),
   };
+  fitDefaultsToGrid(setting, current, { min: r.min === undefined, max: r.max === undefined });
   checkRange(setting, at, issue);
   if (current < setting.min || current > setting.max) {
     issue(at, `range ${round(setting.min)}-${round(setting.max)} must include ${what} (${round(current)})`);
@@ -140,6 +200,23 @@ function resourceSetting(
     issue([...at, "limit_min"], "is required with selector request_min_limit");
   }
   return setting;
+}
+
+/**
+ * fitDefaultsToGrid: the servo needs max - min to be whole steps. A default bound stretched to
+ * the current value (a 100m request below the 0.125 default minimum) breaks that, so move a
+ * defaulted bound inwards to the nearest grid point that still includes the current value.
+ */
+function fitDefaultsToGrid(
+  s: ResourceSetting,
+  current: number,
+  defaulted: { min: boolean; max: boolean },
+): void {
+  const steps = (s.max - s.min) / s.step;
+  if (!(s.step > 0) || s.max <= s.min || Math.abs(steps - Math.round(steps)) < 1e-9) return;
+  const whole = Math.floor(steps + 1e-9);
+  if (defaulted.max && round(s.min + whole * s.step) >= current) s.max = round(s.min + whole * s.step);
+  else if (defaulted.min && round(s.max - whole * s.step) <= current) s.min = round(s.max - whole * s.step);
 }
 
 function replicasSetting(
@@ -248,7 +325,10 @@ export interface ServoComponent {
   env?: Record<string, EnvSetting>;
 }
 
-/** ServoConfig is the servo configuration file: the seed's `k8s` and `k8slive` sections. */
+/**
+ * ServoConfig is the servo configuration file: the seed's `k8s` and `k8slive` sections, and
+ * kubewise's `measure` and `optimizer` sections.
+ */
 export interface ServoConfig {
   k8s: {
     adjust_on?: string;
@@ -268,6 +348,8 @@ export interface ServoConfig {
     cpu_selector: string;
     mem_selector: string;
   };
+  measure?: Record<string, unknown>;
+  optimizer?: Record<string, unknown>;
 }
 
 /**
@@ -284,6 +366,10 @@ export function servoConfig(spec: ServiceSpec, options: { namespace?: string } =
       `service ${spec.name} has no tuning: block to make a servo config from`,
     );
   }
+  return servoDocument(spec.name, options.namespace ?? spec.namespace ?? "default", tuning);
+}
+
+function servoDocument(name: string, namespace: string, tuning: TuningSpec): ServoConfig {
   const settings: ServoComponent["settings"] = {};
   if (tuning.cpu) settings.cpu = servoRange(tuning.cpu);
   if (tuning.mem) settings.mem = servoRange(tuning.mem);
@@ -294,14 +380,89 @@ export function servoConfig(spec: ServiceSpec, options: { namespace?: string } =
   const config: ServoConfig = {
     k8s: {
       ...(adjustOn === undefined ? {} : { adjust_on: adjustOn }),
-      namespace: options.namespace ?? spec.namespace ?? "default",
+      namespace,
       ...(tuning.settlement === undefined ? {} : { settlement: tuning.settlement }),
       ...(tuning.onFail === undefined ? {} : { on_fail: tuning.onFail }),
-      application: { components: { [`${spec.name}/${spec.name}`]: component } },
+      application: { components: { [`${name}/${name}`]: component } },
     },
   };
   if (tuning.live) config.k8slive = liveSection(tuning.live);
+  if (tuning.measure) config.measure = tuning.measure;
+  const optimizer = tuning.optimizer ?? defaultOptimizer(name, tuning);
+  if (optimizer) config.optimizer = optimizer;
   return config;
+}
+
+/**
+ * MEM_COST weighs a GiB against a core in the default objective. Cloud list prices put a
+ * GiB-hour at a tenth to a quarter of a vCPU-hour; the demo's 0.25 keeps memory from being free.
+ */
+const MEM_COST = 0.25;
+/** DEFAULT_MAX_TRIALS keeps a default study short: a first answer in about an hour of 60 s trials. */
+export const DEFAULT_MAX_TRIALS = 20;
+
+/**
+ * defaultOptimizer is the optimizer section used when the block has none: minimise the cost of
+ * the tuning pod's cpu and memory (with `live`; only that component is searched and every
+ * command is sent to it), else of the main component's tuned cpu, memory and replicas, keeping
+ * its trials in .kubewise/<name>/optimizer.db. Undefined when nothing tuned has a cost (only env).
+ */
+export function defaultOptimizer(name: string, tuning: TuningSpec): Record<string, unknown> | undefined {
+  const objective = costObjective(name, tuning);
+  if (objective === undefined) return undefined;
+  return {
+    study: name,
+    db: `.kubewise/${name}/optimizer.db`,
+    objective,
+    direction: "minimize",
+    max_trials: DEFAULT_MAX_TRIALS,
+    ...(tuning.live ? { tune: [tuning.live.component], userdata: { deploy_to: tuning.live.deployTo } } : {}),
+  };
+}
+
+function costObjective(name: string, tuning: TuningSpec): string | undefined {
+  const of = (component: string) => `components[${JSON.stringify(component)}]`;
+  if (tuning.live) {
+    // The tuning pod always reports cpu and mem, whatever the main component lists.
+    const c = of(tuning.live.component);
+    return `${c}.cpu + ${MEM_COST} * ${c}.mem`;
+  }
+  const c = of(`${name}/${name}`);
+  const perPod = [
+    ...(tuning.cpu ? [`${c}.cpu`] : []),
+    ...(tuning.mem ? [`${MEM_COST} * ${c}.mem`] : []),
+  ].join(" + ");
+  if (tuning.replicas) return perPod === "" ? `${c}.replicas` : `(${perPod}) * ${c}.replicas`;
+  return perPod === "" ? undefined : perPod;
+}
+
+/**
+ * servoConfigNotes says what the printed servo configuration still needs before
+ * `kubewise servo run -c FILE` can run it, and what a default section means.
+ */
+export function servoConfigNotes(spec: ServiceSpec): string[] {
+  const tuning = spec.tuning;
+  if (tuning === undefined) return [];
+  const notes: string[] = [];
+  if (tuning.measure === undefined) {
+    notes.push(
+      "tuning.measure: missing, and no measure can be assumed for a real service: add a measure section to the tuning block (connector: prometheus with queries for this service's latency and errors, or connector: jobs) before `kubewise servo run -c FILE`, which cannot measure a trial without it",
+    );
+  }
+  if (tuning.optimizer === undefined) {
+    notes.push(
+      defaultOptimizer(spec.name, tuning)
+        ? `tuning.optimizer: none given, so the printed one minimises the cost of cpu and memory over ${DEFAULT_MAX_TRIALS} trials with no SLO; add tuning.optimizer with constraints over your measure's metrics (e.g. metrics.latency_p90 <= 50.0), or the study settles on the smallest settings`
+        : "tuning.optimizer: missing, and with only env settings tuned there is no cost to minimise by default: add an optimizer section (objective, direction, constraints, max_trials) to the tuning block, or run the servo with --optimizer URL",
+    );
+  }
+  const userdata = tuning.optimizer?.userdata as Record<string, unknown> | undefined;
+  if (tuning.live && tuning.optimizer && userdata?.deploy_to === undefined) {
+    notes.push(
+      `tuning.optimizer: has no userdata.deploy_to, and with live the tuning pod is adjusted only for deploy_to "${tuning.live.deployTo}" and the Deployment only for "main": add userdata: {deploy_to: ${tuning.live.deployTo}}`,
+    );
+  }
+  return notes;
 }
 
 function liveSection(live: LiveSettings): NonNullable<ServoConfig["k8slive"]> {

@@ -98,7 +98,7 @@ test("Verifies that the account is required when the URL has {acct}, and only th
 test("Verifies that URL templates with unknown placeholders or other schemes are rejected", () => {
   assert.equal(checkUrlTemplate(DEFAULT_OPTUNE_URL), undefined);
   assert.match(checkUrlTemplate("https://x/{account}/{app_id}") ?? "", /unknown placeholder "\{account\}"/);
-  assert.match(checkUrlTemplate("https://x/{app_id") ?? "", /unknown placeholder "\{app_id"/);
+  assert.match(checkUrlTemplate("https://x/{app_id") ?? "", /has a stray "\{"/);
   assert.match(checkUrlTemplate("ftp://x/{app_id}") ?? "", /http or https URL, not ftp/);
   assert.match(checkUrlTemplate("x/{app_id}") ?? "", /not an absolute URL/);
   assert.match(checkUrlTemplate("") ?? "", /must not be empty/);
@@ -107,6 +107,57 @@ test("Verifies that URL templates with unknown placeholders or other schemes are
     err.message,
     /--url: unknown placeholder "\{job\}"; allowed are \{acct\} and \{app_id\} \(got "https:\/\/x\/\{job\}"\)/,
   );
+});
+
+test("Verifies that a stray brace, or a URL without {app_id}, is an error", () => {
+  assert.match(checkUrlTemplate("https://x/{acct}}/{app_id}") ?? "", /has a stray "\}"/);
+  assert.match(checkUrlTemplate("https://x/{{acct}/{app_id}") ?? "", /has a stray "\{"/);
+  assert.match(checkUrlTemplate("https://x/a}b/{app_id}") ?? "", /has a stray "\}"/);
+  assert.match(checkUrlTemplate("https://x/{app_id}/{") ?? "", /has a stray "\{"/);
+  assert.equal(checkUrlTemplate("https://x/{acct}/{app_id}/{app_id}"), undefined);
+  assert.match(
+    checkUrlTemplate("https://x/{acct}/servo") ?? "",
+    /must contain \{app_id\}: each report is sent to the URL of its pod's app id/,
+  );
+  const err = configError(() =>
+    resolveWatchConfig({}, { OPTUNE_URL: "https://x/{acct}", OPTUNE_ACCOUNT: "a" }),
+  );
+  assert.match(err.message, /OPTUNE_URL: must contain \{app_id\}/);
+  const stray = configError(() => resolveWatchConfig({ url: "https://x/{app_id}}" }, {}));
+  assert.match(stray.message, /--url: has a stray "\}"/);
+});
+
+test("Verifies that POD_NAMESPACES, OPTUNE_APP_ID and OPTUNE_URL set but empty are errors, not the defaults", () => {
+  const err = configError(() =>
+    resolveWatchConfig({}, { OPTUNE_ACCOUNT: "a", POD_NAMESPACES: "", OPTUNE_APP_ID: "", OPTUNE_URL: "" }),
+  );
+  assert.deepEqual(
+    new Set(err.issues.map((i) => i.path[0])),
+    new Set(["POD_NAMESPACES", "OPTUNE_APP_ID", "OPTUNE_URL"]),
+  );
+  assert.match(err.message, /POD_NAMESPACES: is set but empty: list the namespaces to watch/);
+  assert.match(err.message, /OPTUNE_APP_ID: is set but empty/);
+  assert.match(err.message, /OPTUNE_URL: must not be empty/);
+  assert.match(
+    configError(() => resolveWatchConfig({ namespaces: " " }, { OPTUNE_ACCOUNT: "a" })).message,
+    /--namespaces: is set but empty/,
+  );
+  const webhook = configError(() =>
+    resolveWebhookConfig({ certFile: "c", keyFile: "k" }, { OPTUNE_APP_ID: "" }),
+  );
+  assert.match(webhook.message, /OPTUNE_APP_ID: is set but empty/);
+});
+
+test("Verifies that the config says where the namespaces came from", () => {
+  assert.equal(
+    resolveWatchConfig({}, { OPTUNE_ACCOUNT: "a", POD_NAMESPACES: "x" }).namespacesFrom,
+    "POD_NAMESPACES",
+  );
+  assert.equal(
+    resolveWatchConfig({ namespaces: "x" }, { OPTUNE_ACCOUNT: "a" }).namespacesFrom,
+    "--namespaces",
+  );
+  assert.equal(resolveWatchConfig({}, { OPTUNE_ACCOUNT: "a" }).namespacesFrom, "--namespaces/POD_NAMESPACES");
 });
 
 test("Verifies that empty or malformed namespace names are named, with their source", () => {

@@ -2,6 +2,10 @@
  * Configuration of `kubewise jobs watch` and `kubewise jobs webhook`: the seed's environment
  * variables with the seed's defaults, and a CLI flag for each (a flag overrides its variable).
  * Problems are reported through ConfigError, named by the flag or variable the value came from.
+ * A default applies only to a variable that is not set: one set to "" (POD_NAMESPACES="",
+ * OPTUNE_APP_ID="", OPTUNE_URL="") is an error, since it is more likely a broken template or
+ * Secret than a wish for the default. OPTUNE_URL must contain {app_id}, and no brace but those of
+ * {acct} and {app_id}.
  */
 import { readFileSync } from "node:fs";
 import { z } from "zod";
@@ -62,6 +66,11 @@ export interface ReportTarget {
 export interface JobsWatchConfig {
   target: ReportTarget;
   namespaces: string[];
+  /**
+   * namespacesFrom names where the namespaces came from (`--namespaces`, `POD_NAMESPACES`, or
+   * `--namespaces/POD_NAMESPACES` for the default), for the error about one that does not exist.
+   */
+  namespacesFrom?: string;
   appIdPath: AppIdPath;
   outbox: string;
 }
@@ -95,16 +104,25 @@ const namespaceName = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /**
  * checkUrlTemplate returns what is wrong with an OPTUNE_URL template, or undefined: only the
- * placeholders {acct} and {app_id} are allowed, and with them filled in it must be an absolute
- * http(s) URL.
+ * placeholders {acct} and {app_id} are allowed, no other `{` or `}` may appear, {app_id} must be
+ * there (each report goes to its app id's URL, as with the seed's default), and with them filled
+ * in it must be an absolute http(s) URL.
  */
 export function checkUrlTemplate(template: string): string | undefined {
   if (template.trim() === "") return "must not be empty";
-  const unknown = (template.match(/\{[^}]*\}?/g) ?? []).filter(
+  const unknown = (template.match(/\{[^{}]*\}/g) ?? []).filter(
     (p) => !(URL_PLACEHOLDERS as readonly string[]).includes(p),
   );
   if (unknown.length > 0) {
     return `unknown placeholder ${unknown.map((p) => JSON.stringify(p)).join(", ")}; allowed are {acct} and {app_id}`;
+  }
+  const rest = template.replaceAll("{acct}", "").replaceAll("{app_id}", "");
+  const stray = /[{}]/.exec(rest);
+  if (stray !== null) {
+    return `has a stray "${stray[0]}" (braces may only enclose {acct} or {app_id})`;
+  }
+  if (!template.includes("{app_id}")) {
+    return "must contain {app_id}: each report is sent to the URL of its pod's app id (the seed's default URL has it)";
   }
   let url: URL;
   try {
@@ -140,7 +158,10 @@ const watchSchema = z
           if (problem) ctx.addIssue({ code: "custom", message: problem, input: v });
         }),
       )
-      .min(1),
+      .min(
+        1,
+        `is set but empty: list the namespaces to watch (when unset, "${DEFAULT_NAMESPACES.join(",")}" is watched)`,
+      ),
     appIdPath: appIdPathSchema(),
     outbox: z.string().min(1, "must not be empty"),
   })
@@ -160,6 +181,11 @@ function checkNamespaceName(name: string): string | undefined {
 
 function appIdPathSchema(): z.ZodType<string> {
   return z.string().superRefine((v, ctx) => {
+    if (v === "") {
+      const message = `is set but empty: give a path (when unset, ${DEFAULT_APP_ID_PATH} is used)`;
+      ctx.addIssue({ code: "custom", message });
+      return;
+    }
     const problem = describeAppIdPathError(v);
     if (problem)
       ctx.addIssue({ code: "custom", message: problem.replace(/^app-id path "(?:[^"\\]|\\.)*": /, "") });
@@ -182,14 +208,16 @@ export function resolveWatchConfig(flags: JobsWatchFlags, env: Env = process.env
     fallback: string,
   ) => {
     if (flag !== undefined) return record(sources, field, `--${flagName}`, flag);
+    // Set but empty is not unset: the seed's defaults apply only to a variable that is not set,
+    // so OPTUNE_APP_ID="" or POD_NAMESPACES="" is reported instead of silently defaulted.
     const fromEnv = env[envName];
-    if (fromEnv !== undefined && fromEnv !== "") return record(sources, field, envName, fromEnv);
+    if (fromEnv !== undefined) return record(sources, field, envName, fromEnv);
     return record(sources, field, `--${flagName}/${envName}`, fallback);
   };
   const raw = {
     url: pick("url", flags.url, "url", JOBS_ENV.url, DEFAULT_OPTUNE_URL),
     account: pick("account", flags.account, "account", JOBS_ENV.account, ""),
-    namespaces: parseNamespaces(
+    namespaces: watchedNamespaces(
       pick("namespaces", flags.namespaces, "namespaces", JOBS_ENV.namespaces, DEFAULT_NAMESPACES.join(",")),
     ),
     appIdPath: pick("appIdPath", flags.appIdPath, "app-id-path", JOBS_ENV.appIdPath, DEFAULT_APP_ID_PATH),
@@ -200,6 +228,7 @@ export function resolveWatchConfig(flags: JobsWatchFlags, env: Env = process.env
   return {
     target: { urlTemplate: valid.url, account: valid.account, token },
     namespaces: valid.namespaces,
+    namespacesFrom: sources.get("namespaces") ?? "--namespaces",
     appIdPath: parseAppIdPath(valid.appIdPath),
     outbox: valid.outbox,
   };
@@ -224,9 +253,8 @@ export function resolveWebhookConfig(flags: JobsWebhookFlags, env: Env = process
     ["keyFile", "--key-file"],
     ["settingsFile", "--settings-file"],
   ]);
-  const envPath = env[JOBS_ENV.appIdPath];
-  const appIdPath =
-    flags.appIdPath ?? (envPath !== undefined && envPath !== "" ? envPath : undefined) ?? DEFAULT_APP_ID_PATH;
+  // As for the watcher: OPTUNE_APP_ID="" is an error, not the default.
+  const appIdPath = flags.appIdPath ?? env[JOBS_ENV.appIdPath] ?? DEFAULT_APP_ID_PATH;
   sources.set("appIdPath", flags.appIdPath !== undefined ? "--app-id-path" : JOBS_ENV.appIdPath);
   const raw = {
     listen: flags.listen ?? DEFAULT_WEBHOOK_LISTEN,
@@ -245,6 +273,12 @@ export function resolveWebhookConfig(flags: JobsWebhookFlags, env: Env = process
     settingsFile: valid.settingsFile,
     appIdPath: parseAppIdPath(valid.appIdPath),
   };
+}
+
+// watchedNamespaces is parseNamespaces, except that an empty or blank list is no list at all,
+// which the schema reports as such rather than as one empty name.
+function watchedNamespaces(text: string): string[] {
+  return text.trim() === "" ? [] : parseNamespaces(text);
 }
 
 function record<T>(sources: Map<string, string>, field: string, source: string, value: T): T {

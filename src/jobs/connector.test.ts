@@ -87,6 +87,73 @@ test("Verifies that a window without a successful run fails the measurement", as
   );
 });
 
+test("Verifies that with currentSettings only the runs made with the settings current at the start count, and the measurement names them", async () => {
+  const clock = fakeClock();
+  const tuned = (uid: string, at: number, d: number, settings: string): JobSample => ({
+    ...run(uid, at, d),
+    settings,
+  });
+  const feed = feedOf(clock, [
+    run("untuned", 15, 50),
+    tuned("old", 20, 40, "adjust-1"),
+    tuned("new-a", 30, 10, "adjust-2"),
+    tuned("new-b", 40, 20, "adjust-2"),
+  ]);
+  let reads = 0;
+  const connector = new JobsMeasureConnector({ app_id: "render", count: 2 }, feed, {
+    clock,
+    currentSettings: async () => {
+      reads++;
+      return "adjust-2";
+    },
+  });
+  const result = await connector.measure(param({ warmup: 10, duration: 600 }), () => undefined);
+  assert.equal(result.annotations.runs, "new-a,new-b");
+  assert.equal(result.annotations.tuned_settings, "adjust-2");
+  assert.deepEqual(result.metrics.duration, { value: 15, unit: "s" });
+  assert.equal(reads, 1, "read once, at the start");
+
+  const baseline = new JobsMeasureConnector({ app_id: "render" }, feed, {
+    clock: fakeClock(),
+    currentSettings: async () => "",
+  });
+  const untuned = await baseline.measure(param({ duration: 60 }), () => undefined);
+  assert.equal(
+    untuned.annotations.runs,
+    "untuned",
+    "an empty identity keeps the runs the webhook left alone",
+  );
+});
+
+test("Verifies that a window without a run made with the current settings names them and the webhook, and a failing settings source fails the measurement", async () => {
+  const clock = fakeClock();
+  const connector = new JobsMeasureConnector({ app_id: "render" }, feedOf(clock, runs), {
+    clock,
+    currentSettings: async () => "adjust-9",
+  });
+  await assert.rejects(
+    connector.measure(param({ duration: 60 }), () => undefined),
+    (err: unknown) =>
+      err instanceof ServoError &&
+      err.reason === "measure-failed" &&
+      err.message.includes('made with the tuned settings "adjust-9"') &&
+      err.message.includes("webhook"),
+  );
+  const broken = new JobsMeasureConnector({ app_id: "render" }, feedOf(clock, runs), {
+    clock,
+    currentSettings: async () => {
+      throw new Error("configmaps is forbidden");
+    },
+  });
+  await assert.rejects(
+    broken.measure(param({ duration: 60 }), () => undefined),
+    (err: unknown) =>
+      err instanceof ServoError &&
+      err.reason === "measure-failed" &&
+      /which settings app id "render" runs with now: configmaps is forbidden/.test(err.message),
+  );
+});
+
 test("Verifies that bad options and unknown metrics are named", () => {
   const clock = fakeClock();
   assert.throws(

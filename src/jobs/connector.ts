@@ -4,6 +4,12 @@
  * `count`, of the first `count` successful runs after start + warmup (then `duration` is how long
  * to wait for them at most). The runs come from a JobRunFeed, which the pod watcher fills; this
  * file does no Kubernetes I/O.
+ *
+ * When tuning (`jobs tune`), runs made with other settings than the current ones must not count:
+ * a Job created just before an adjust may run with the old settings and finish inside the
+ * window. Given a `currentSettings` source, each measurement asks it once at its start which
+ * settings are current (a settingsIdentity) and keeps only the runs whose pods the webhook
+ * stamped with them.
  */
 import { setTimeout as delay } from "node:timers/promises";
 import { z } from "zod";
@@ -63,18 +69,30 @@ export const JOBS_METRICS: Record<string, MetricDescriptor> = {
 
 const POLL_MS = 1000;
 
+/** JobsMeasureDeps are what the connector needs besides its options and feed. */
+export interface JobsMeasureDeps {
+  clock?: Clock;
+  /**
+   * currentSettings names the settings the measured runs must have been made with (a
+   * settingsIdentity, "" for untuned pods), read at the start of each measurement. @default any
+   */
+  currentSettings?: () => Promise<string>;
+}
+
 /** JobsMeasureConnector is the `jobs` MeasureConnector; see the top of this file. */
 export class JobsMeasureConnector implements MeasureConnector {
   readonly name = "jobs";
   readonly options: JobsMeasureOptions;
   private readonly feed: JobRunFeed;
   private readonly clock: Clock;
+  private readonly currentSettings: (() => Promise<string>) | undefined;
 
   /** The constructor validates the options, throwing a ConfigError naming the bad field. */
-  constructor(options: Record<string, unknown>, feed: JobRunFeed, deps: { clock?: Clock } = {}) {
+  constructor(options: Record<string, unknown>, feed: JobRunFeed, deps: JobsMeasureDeps = {}) {
     this.options = parseConfig(optionsSchema, options, "measure.options (jobs)");
     this.feed = feed;
     this.clock = deps.clock ?? systemClock;
+    this.currentSettings = deps.currentSettings;
   }
 
   describeMetrics(): Record<string, MetricDescriptor> {
@@ -87,19 +105,26 @@ export class JobsMeasureConnector implements MeasureConnector {
     const startMs = this.clock.now() + warmup * 1000;
     const endMs = startMs + duration * 1000;
     const appId = this.options.app_id;
+    const settings = await this.readCurrentSettings();
     progress(0, `warming up for ${warmup}s`);
     await this.sleep(warmup * 1000, signal);
-    const selected = await this.collect(startMs, endMs, progress, signal);
+    const selected = await this.collect(startMs, endMs, settings, progress, signal);
     const stats = durationStats(selected, { includeFailed: this.options.include_failed });
     if (stats === undefined) {
+      const made = settings === undefined ? "" : ` made with ${settingsText(settings)}`;
+      const hint =
+        settings === undefined || settings === ""
+          ? ""
+          : "; the admission webhook (kubewise jobs webhook) stamps the pods it tunes: is it registered for this namespace?";
       throw new ServoError(
         "measure-failed",
-        `no ${this.options.include_failed ? "" : "successful "}run of app id "${appId}" finished in the ${duration}s window`,
+        `no ${this.options.include_failed ? "" : "successful "}run of app id "${appId}"${made} finished in the ${duration}s window${hint}`,
       );
     }
     const all = statsMetrics(stats);
     const metrics = Object.fromEntries(names.flatMap((n) => (all[n] === undefined ? [] : [[n, all[n]]])));
-    const annotations = { app_id: appId, runs: selected.map((s) => s.uid).join(",") };
+    const annotations: Record<string, string> = { app_id: appId, runs: selected.map((s) => s.uid).join(",") };
+    if (settings !== undefined) annotations.tuned_settings = settings;
     return { metrics, annotations };
   }
 
@@ -108,11 +133,19 @@ export class JobsMeasureConnector implements MeasureConnector {
   private async collect(
     startMs: number,
     endMs: number,
+    settings: string | undefined,
     progress: ProgressCallback,
     signal: AbortSignal | undefined,
   ): Promise<JobSample[]> {
     const { app_id: appId, count, include_failed: includeFailed } = this.options;
-    const window = { appId, startMs, endMs, includeFailed, ...(count === undefined ? {} : { limit: count }) };
+    const window = {
+      appId,
+      startMs,
+      endMs,
+      includeFailed,
+      ...(count === undefined ? {} : { limit: count }),
+      ...(settings === undefined ? {} : { settings }),
+    };
     for (;;) {
       const selected = selectSamples(this.feed.samples(), window);
       const counted = selected.filter((s) => s.succeeded || includeFailed).length;
@@ -122,6 +155,19 @@ export class JobsMeasureConnector implements MeasureConnector {
         count === undefined ? (100 * (now - startMs)) / (endMs - startMs) : (100 * counted) / count;
       progress(Math.max(0, Math.min(99, percent)), `${counted} run(s) of ${appId} so far`);
       await this.sleep(Math.min(POLL_MS, endMs - now), signal);
+    }
+  }
+
+  private async readCurrentSettings(): Promise<string | undefined> {
+    if (this.currentSettings === undefined) return undefined;
+    try {
+      return await this.currentSettings();
+    } catch (err) {
+      throw new ServoError(
+        "measure-failed",
+        `jobs: cannot tell which settings app id "${this.options.app_id}" runs with now: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 
@@ -152,6 +198,10 @@ function requestedMetrics(param: MeasureParam): string[] {
     );
   }
   return asked;
+}
+
+function settingsText(settings: string): string {
+  return settings === "" ? "untuned settings" : `the tuned settings ${JSON.stringify(settings)}`;
 }
 
 function cancelled(signal: AbortSignal): ServoError {

@@ -6,10 +6,11 @@
  * keyed by pod uid, a reporter with backoff, and a pod annotation written after each 2xx. The
  * same runs feed the servo's `jobs` measure connector (duration statistics over a window), and
  * a mutating admission webhook applies the servo's latest cpu/mem/env for an app id to its new
- * job pods. watcher.ts, measure.ts, settings-store.ts and install.ts are the parts that talk to
- * the cluster (through src/kube): the pod watch, the servo connector's run feed, the settings
- * ConfigMap, and the webhook's registration; tune.ts is the servo adjust connector that writes
- * that ConfigMap (`kubewise jobs tune`).
+ * job pods, from the settings ConfigMap of the pod's own namespace. watcher.ts, measure.ts,
+ * settings-store.ts and install.ts are the parts that talk to the cluster (through src/kube): the
+ * pod watch, the servo connector's run feed, the settings ConfigMaps (one per namespace, all
+ * followed by one watch), and the webhook's registration; tune.ts is the servo adjust connector
+ * that writes a namespace's ConfigMap (`kubewise jobs tune`).
  */
 export { JobsError, type JobsErrorReason } from "./errors.js";
 export {
@@ -107,6 +108,7 @@ export {
   SETTINGS_CONFIGMAP,
   SETTINGS_KEY,
   SETTINGS_KIND,
+  NamespacedSettings,
   SettingsDocument,
   SettingsFile,
   parseSettingsDocument,
@@ -121,7 +123,9 @@ export {
   admissionResponse,
   parseAdmissionReview,
   podPatch,
+  podSettingsIdentity,
   reviewedJobAppId,
+  settingsIdentity,
   type AdmissionReview,
   type AdmissionReviewResponse,
   type JsonPatchOperation,
@@ -156,10 +160,12 @@ export {
 export {
   JobSettingsConnector,
   configMapSettingsStore,
+  jobsTuneConnectors,
   loadJobsTuneConfig,
   parseJobsTuneConfig,
   type JobSettingsConnectorDeps,
   type JobsTuneConfig,
+  type JobsTuneConnectors,
   type TunedRange,
   type TunedSettingsStore,
 } from "./tune.js";

@@ -59,6 +59,8 @@ export interface WatchedJobsMeasureDeps {
   namespace: string;
   log?: Logger;
   clock?: Clock;
+  /** currentSettings: see JobsMeasureDeps; `jobs tune` reads them from its settings store. */
+  currentSettings?: () => Promise<string>;
 }
 
 /** WatchedJobsMeasure is the `jobs` MeasureConnector over a cluster; see the top of this file. */
@@ -83,7 +85,10 @@ export class WatchedJobsMeasure implements MeasureConnector {
       log: this.log,
       now: deps.clock === undefined ? undefined : () => (deps.clock as Clock).now(),
     });
-    this.connector = new JobsMeasureConnector(rest, this.feed, { clock: deps.clock });
+    this.connector = new JobsMeasureConnector(rest, this.feed, {
+      clock: deps.clock,
+      currentSettings: deps.currentSettings,
+    });
   }
 
   describeMetrics(): Record<string, MetricDescriptor> {

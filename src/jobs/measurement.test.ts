@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import type { V1Pod } from "@kubernetes/client-node";
 import { parseEvent } from "../servo/index.js";
 import { describeJobRun, isPodFinished, measurementEvent, measurementParam } from "./measurement.js";
+import { SETTINGS_ANNOTATION } from "./mutation.js";
 
 function fixture(): V1Pod {
   return JSON.parse(readFileSync(new URL("./testdata/pod-succeeded.json", import.meta.url), "utf8")) as V1Pod;
@@ -48,6 +49,21 @@ test("Verifies that the annotations name the pod, uid, namespace, node, exit cod
   });
   for (const value of Object.values(annotations))
     assert.equal(typeof value, "string", "servox annotations are str:str");
+});
+
+test("Verifies that a pod the webhook tuned carries the identity of its settings into the run and the report", () => {
+  assert.equal(describeJobRun(fixture(), opts).settings, undefined, "an untuned pod has none");
+  const pod = fixture();
+  pod.metadata = {
+    ...pod.metadata,
+    annotations: {
+      [SETTINGS_ANNOTATION]: JSON.stringify({ cpu: 0.5, resources: "both", version: "adjust-5" }),
+    },
+  };
+  const run = describeJobRun(pod, opts);
+  assert.equal(run.settings, "adjust-5");
+  const { annotations } = measurementParam(run) as { annotations: Record<string, string> };
+  assert.equal(annotations.tuned_settings, "adjust-5");
 });
 
 test("Verifies that the MEASUREMENT event parses with the servo protocol's own parser", () => {
@@ -135,6 +151,34 @@ test("Verifies that a pod deleted while running, or failed before running, says 
   const param = measurementParam(describeJobRun(evicted, opts));
   assert.equal(param.reason, "failed-before-run");
   assert.match(String(param.message), /\(Evicted\)/);
+});
+
+test("Verifies that a failed pod whose container started is not called failed-before-run", () => {
+  const startedAt = new Date("2024-05-01T10:00:02Z");
+  const running = fixture();
+  appStatus(running).state = { running: { startedAt } };
+  running.status = { ...running.status, phase: "Failed", reason: "DeadlineExceeded" };
+  const param = measurementParam(describeJobRun(running, opts));
+  assert.equal(param.status, "failed");
+  assert.equal(param.reason, "failed-while-running");
+  assert.match(String(param.message), /after its container started.*\(DeadlineExceeded\)/);
+  assert.equal(param.annotations.started_at, "2024-05-01T10:00:02.000Z");
+
+  const restarted = fixture();
+  appStatus(restarted).state = { waiting: { reason: "ContainerCreating" } };
+  appStatus(restarted).lastState = {
+    terminated: { exitCode: 1, startedAt, finishedAt: new Date("2024-05-01T10:00:09Z") },
+  };
+  restarted.status = { ...restarted.status, phase: "Failed" };
+  assert.equal(describeJobRun(restarted, opts).neverRanReason, "failed-while-running");
+  assert.equal(describeJobRun(restarted, { ...opts, deleted: true }).neverRanReason, "deleted-while-running");
+
+  const waiting = fixture();
+  appStatus(waiting).state = { waiting: { reason: "ImagePullBackOff" } };
+  appStatus(waiting).lastState = {};
+  waiting.status = { ...waiting.status, phase: "Failed" };
+  assert.equal(describeJobRun(waiting, opts).neverRanReason, "failed-before-run");
+  assert.equal(describeJobRun(waiting, { ...opts, deleted: true }).neverRanReason, "deleted-before-run");
 });
 
 test("Verifies that missing resources and unreadable quantities leave cpu and mem out", () => {

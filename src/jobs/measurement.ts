@@ -9,8 +9,9 @@
  * left out rather than made up, and an annotation says why.
  */
 import type { V1Container, V1ContainerStatus, V1Pod, V1ResourceRequirements } from "@kubernetes/client-node";
-import { parseCpu, parseMemoryGiB } from "../kube/quantity.js";
+import { parseCpu, parseMemoryGiB } from "../kube/index.js";
 import { eventRequest, type ScalarMetric } from "../servo/index.js";
+import { podSettingsIdentity } from "./mutation.js";
 
 /** JobOutcome says whether the app container ran to the end: `ran`, or never ran (or never finished). */
 export type JobOutcome = "ran" | "never-ran";
@@ -18,14 +19,18 @@ export type JobOutcome = "ran" | "never-ran";
 /**
  * NEVER_RAN_REASONS is the vocabulary of failed measurements: `deleted-before-run` (the pod was
  * deleted before its container started; the original's "job deleted before it ran"),
- * `deleted-while-running` (deleted after the start, before a finish was recorded), and
+ * `deleted-while-running` (deleted after the start, before a finish was recorded),
  * `failed-before-run` (the pod failed, e.g. evicted or past its deadline, before the container
- * started).
+ * ever started) and `failed-while-running` (the pod failed after the container started, but no
+ * finish was recorded: evicted, past its deadline or its node lost while it ran). "Started" is
+ * any startedAt the container status shows: of its running or terminated state, or of its
+ * lastState (an earlier attempt).
  */
 export const NEVER_RAN_REASONS = [
   "deleted-before-run",
   "deleted-while-running",
   "failed-before-run",
+  "failed-while-running",
 ] as const;
 /** NeverRanReason is one of NEVER_RAN_REASONS. */
 export type NeverRanReason = (typeof NEVER_RAN_REASONS)[number];
@@ -54,6 +59,11 @@ export interface JobRun {
   /** memGiB is the app container's memory limit, else its request. */
   memGiB: number | undefined;
   resources: V1ResourceRequirements | undefined;
+  /**
+   * settings names the tuned settings the admission webhook applied to the pod (their version,
+   * see settingsIdentity); undefined when it applied none.
+   */
+  settings: string | undefined;
 }
 
 /** JobRunOptions tell describeJobRun what it cannot see in the pod alone. */
@@ -88,7 +98,7 @@ export function describeJobRun(pod: V1Pod, options: JobRunOptions): JobRun {
     appId: options.appId,
     container: spec?.name,
     outcome: ran ? "ran" : "never-ran",
-    neverRanReason: ran ? undefined : neverRanReason(times.startedAtMs, options.deleted === true),
+    neverRanReason: ran ? undefined : neverRanReason(everStarted(status), options.deleted === true),
     detail: terminated?.reason ?? pod.status?.reason,
     ...times,
     exitCode: terminated?.exitCode,
@@ -98,7 +108,7 @@ export function describeJobRun(pod: V1Pod, options: JobRunOptions): JobRun {
   };
 }
 
-function podIdentity(pod: V1Pod): Pick<JobRun, "uid" | "name" | "namespace" | "node" | "phase"> {
+function podIdentity(pod: V1Pod): Pick<JobRun, "uid" | "name" | "namespace" | "node" | "phase" | "settings"> {
   const meta = pod.metadata;
   return {
     uid: meta?.uid ?? "",
@@ -106,6 +116,7 @@ function podIdentity(pod: V1Pod): Pick<JobRun, "uid" | "name" | "namespace" | "n
     namespace: meta?.namespace ?? "",
     node: pod.spec?.nodeName,
     phase: pod.status?.phase,
+    settings: podSettingsIdentity(meta?.annotations) || undefined,
   };
 }
 
@@ -186,12 +197,25 @@ function runAnnotations(run: JobRun): Record<string, string> {
   if (run.startedAtMs !== undefined) annotations.started_at = new Date(run.startedAtMs).toISOString();
   if (run.finishedAtMs !== undefined) annotations.finished_at = new Date(run.finishedAtMs).toISOString();
   annotations.resources = JSON.stringify(plainResources(run.resources));
+  if (run.settings !== undefined) annotations.tuned_settings = run.settings;
   return annotations;
 }
 
-function neverRanReason(startedAtMs: number | undefined, deleted: boolean): NeverRanReason {
-  if (!deleted) return "failed-before-run";
-  return startedAtMs === undefined ? "deleted-before-run" : "deleted-while-running";
+function neverRanReason(started: boolean, deleted: boolean): NeverRanReason {
+  if (deleted) return started ? "deleted-while-running" : "deleted-before-run";
+  return started ? "failed-while-running" : "failed-before-run";
+}
+
+// everStarted is true when the container status shows any start: a container that started and
+// then lost its finish (a lost node, an eviction) did run, and "before run" would misreport it.
+function everStarted(status: V1ContainerStatus | undefined): boolean {
+  const starts = [
+    status?.state?.running?.startedAt,
+    status?.state?.terminated?.startedAt,
+    status?.lastState?.running?.startedAt,
+    status?.lastState?.terminated?.startedAt,
+  ];
+  return starts.some((value) => toMs(value) !== undefined);
 }
 
 function neverRanMessage(reason: NeverRanReason, detail: string | undefined): string {
@@ -203,6 +227,8 @@ function neverRanMessage(reason: NeverRanReason, detail: string | undefined): st
       return `job deleted while it ran; no finish time was recorded${suffix}`;
     case "failed-before-run":
       return `job failed before its container ran${suffix}`;
+    case "failed-while-running":
+      return `job failed after its container started; no finish time was recorded${suffix}`;
   }
 }
 

@@ -8,6 +8,8 @@ import {
   podPatch,
   pointer,
   SETTINGS_ANNOTATION,
+  podSettingsIdentity,
+  settingsIdentity,
   type AdmissionReview,
   type AdmissionReviewResponse,
   type JsonPatchOperation,
@@ -166,14 +168,49 @@ test("Verifies that setting only requests raises a limit below the new request, 
   });
 });
 
-test("Verifies that no patch is sent when there is nothing to change", () => {
+test("Verifies that a pod that already has the values is only stamped with the settings, and one already stamped is not patched", () => {
   const r = review();
   firstContainer(podOf(r)).resources = {
     requests: { cpu: "500m" },
     limits: { cpu: "500m" },
   };
-  const response = admissionResponse(r, path, settings({ cpu: 0.5, env: { JOBID: "render-video" } }));
-  assert.deepEqual(response.response, { uid: r.request.uid, allowed: true });
+  const tuned = settings({ cpu: 0.5, env: { JOBID: "render-video" }, version: "adjust-7" });
+  const response = admissionResponse(r, path, tuned);
+  const ops = JSON.parse(Buffer.from(response.response.patch ?? "", "base64").toString("utf8")) as {
+    path: string;
+  }[];
+  assert.deepEqual(
+    ops.map((op) => op.path),
+    ["/metadata/annotations"],
+    "only the annotation (the pod had none)",
+  );
+  const pod = patchedPod(r, response);
+  assert.deepEqual(firstContainer(pod), firstContainer(podOf(r)), "the container is untouched");
+  assert.equal(podSettingsIdentity(pod.metadata.annotations), "adjust-7");
+
+  const stamped = review();
+  Object.assign(podOf(stamped), pod);
+  assert.deepEqual(admissionResponse(stamped, path, tuned).response, {
+    uid: stamped.request.uid,
+    allowed: true,
+  });
+});
+
+test("Verifies that settings are identified by their version, else by what the webhook stamps, and a pod without the stamp by the empty string", () => {
+  const versioned = settings({ cpu: 1, version: "adjust-2026-11-23T10:00:00.000Z" });
+  assert.equal(settingsIdentity(versioned), "adjust-2026-11-23T10:00:00.000Z");
+  assert.equal(settingsIdentity(undefined), "");
+  const unversioned = settings({ cpu: 1, env: { THREADS: "2" } });
+  const r = review();
+  const pod = patchedPod(r, admissionResponse(r, path, unversioned));
+  assert.equal(podSettingsIdentity(pod.metadata.annotations), settingsIdentity(unversioned));
+  assert.notEqual(
+    settingsIdentity(unversioned),
+    settingsIdentity(settings({ cpu: 1, env: { THREADS: "4" } })),
+  );
+  assert.equal(podSettingsIdentity(undefined), "");
+  assert.equal(podSettingsIdentity({ other: "x" }), "");
+  assert.equal(podSettingsIdentity({ [SETTINGS_ANNOTATION]: "not json" }), "not json");
 });
 
 test("Verifies that non-job pods, other operations, other kinds and missing settings pass unchanged", () => {

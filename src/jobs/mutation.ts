@@ -12,10 +12,12 @@
  *   the pod;
  * - env: each variable replaced in place (dropping a valueFrom, which cannot stand beside a
  *   value) or appended;
- * - the pod annotation SETTINGS_ANNOTATION records what was applied.
+ * - the pod annotation SETTINGS_ANNOTATION records what was applied, also when the container
+ *   already had every value: it is how the `jobs` measure connector tells the runs made with the
+ *   current settings from the others (settingsIdentity, podSettingsIdentity).
  */
 import { z } from "zod";
-import { formatCpu, formatMemoryGiB, parseCpu, parseMemory } from "../kube/quantity.js";
+import { formatCpu, formatMemoryGiB, parseCpu, parseMemory } from "../kube/index.js";
 import { appContainerIndex, jobAppId, type AppIdPath } from "./appid.js";
 import type { ResourceTarget, TunedSettings } from "./settings.js";
 
@@ -123,8 +125,10 @@ export function podPatch(
     ...resourcesPatch(base, container.resources, settings),
     ...envPatch(base, container.env, settings.env ?? {}),
   ];
-  if (patch.length === 0) return { patch };
-  return { patch: [...patch, ...annotationPatch(asRecord(pod).metadata, settings)] };
+  const metadata = asRecord(asRecord(pod).metadata);
+  const stamped = asRecord(metadata.annotations)[SETTINGS_ANNOTATION] === annotationValue(settings);
+  if (patch.length === 0 && stamped) return { patch };
+  return { patch: [...patch, ...annotationPatch(metadata, settings)] };
 }
 
 type Quantities = Record<string, string>;
@@ -221,12 +225,43 @@ function envPatch(base: string, current: unknown, env: Record<string, string>): 
   return ops;
 }
 
-function annotationPatch(metadata: unknown, settings: TunedSettings): JsonPatchOperation[] {
+// annotationValue is the SETTINGS_ANNOTATION value of settings: their fields as JSON, in a fixed order.
+function annotationValue(settings: TunedSettings): string {
   const record: Record<string, unknown> = {};
   for (const key of ["cpu", "mem", "env", "resources", "version"] as const) {
     if (settings[key] !== undefined) record[key] = settings[key];
   }
-  const value = JSON.stringify(record);
+  return JSON.stringify(record);
+}
+
+/**
+ * settingsIdentity names one set of tuned settings so that the pods made with it can be found:
+ * its `version` when it has one (the servo's adjust always writes one), else its annotation
+ * value; "" when there are none (pods the webhook left alone).
+ */
+export function settingsIdentity(settings: TunedSettings | undefined): string {
+  if (settings === undefined) return "";
+  return settings.version ?? annotationValue(settings);
+}
+
+/**
+ * podSettingsIdentity is the settingsIdentity of the settings the webhook applied to a pod, read
+ * from its SETTINGS_ANNOTATION; "" when the pod has none.
+ */
+export function podSettingsIdentity(annotations: Record<string, string> | undefined): string {
+  const value = annotations?.[SETTINGS_ANNOTATION];
+  if (value === undefined) return "";
+  try {
+    const version = asRecord(JSON.parse(value)).version;
+    if (typeof version === "string") return version;
+  } catch {
+    // Not JSON: the annotation text itself is all there is to compare.
+  }
+  return value;
+}
+
+function annotationPatch(metadata: unknown, settings: TunedSettings): JsonPatchOperation[] {
+  const value = annotationValue(settings);
   const annotations = asRecord(metadata).annotations;
   if (annotations === undefined || annotations === null) {
     return [{ op: "add", path: "/metadata/annotations", value: { [SETTINGS_ANNOTATION]: value } }];

@@ -3,23 +3,23 @@
  * so a crash, a restart or an endpoint outage loses nothing; and because a pod's uid is the key,
  * a report is never added, or sent, twice.
  *
- * Why SQLite (better-sqlite3) rather than an append-only JSON-lines file: the outbox needs
- * keyed updates (pending -> delivered -> marked), a uniqueness check that holds across crashes,
- * and pruning. A JSON-lines file would need a replay to rebuild its state, its own fsync and
+ * Why SQLite (through src/sqlite.ts) rather than an append-only JSON-lines file: the outbox
+ * needs keyed updates (pending -> delivered -> marked), a uniqueness check that holds across
+ * crashes, and pruning. A JSON-lines file would need a replay to rebuild its state, its own fsync and
  * torn-last-line handling, and a compaction with an atomic rename; SQLite gives atomic,
  * fsync'ed commits (WAL with synchronous=FULL), a primary key and DELETE for free, and
- * better-sqlite3's calls are synchronous, so an `enqueue` has reached the disk when it returns.
+ * both drivers' calls are synchronous, so an `enqueue` has reached the disk when it returns.
  * The file is opened in exclusive locking mode, so two watchers cannot share one outbox.
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import { openDatabase, sqliteErrorCode, type SqlDatabase } from "../sqlite.js";
 import { JobsError } from "./errors.js";
 import type { MeasurementPayload } from "./measurement.js";
 
 /**
  * OutboxState is where a report is: `pending` (not yet accepted), `delivered` (the endpoint
- * answered 2xx) or `rejected` (the endpoint refused it for good, e.g. 400 or 403).
+ * answered 2xx) or `rejected` (the endpoint refused the payload for good, e.g. 400 or 422).
  */
 export type OutboxState = "pending" | "delivered" | "rejected";
 
@@ -94,10 +94,10 @@ CREATE INDEX IF NOT EXISTS reports_state ON reports (state, enqueued_at);
 /** Outbox is the durable queue of reports; see the top of this file. */
 export class Outbox {
   readonly file: string;
-  private readonly db: Database.Database;
+  private readonly db: SqlDatabase;
   private readonly now: () => number;
 
-  private constructor(file: string, db: Database.Database, now: () => number) {
+  private constructor(file: string, db: SqlDatabase, now: () => number) {
     this.file = file;
     this.db = db;
     this.now = now;
@@ -109,16 +109,16 @@ export class Outbox {
    * opened or is not an outbox.
    */
   static open(file: string, options: OutboxOptions = {}): Outbox {
-    let db: Database.Database | undefined;
+    let db: SqlDatabase | undefined;
     try {
       if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
-      db = new Database(file, { timeout: options.busyTimeoutMs ?? 2000 });
+      db = openDatabase(file, { busyTimeoutMs: options.busyTimeoutMs ?? 2000 });
       // Exclusive locking before WAL: no shared-memory file, and the lock is held for the life of
       // the connection, so a second watcher on the same file fails here instead of interleaving.
-      db.pragma("locking_mode = EXCLUSIVE");
-      db.pragma("journal_mode = WAL");
+      db.exec("PRAGMA locking_mode = EXCLUSIVE");
+      db.exec("PRAGMA journal_mode = WAL");
       // FULL: every commit is fsync'ed, so an enqueue that returned survives a power cut.
-      db.pragma("synchronous = FULL");
+      db.exec("PRAGMA synchronous = FULL");
       migrate(db, file);
       return new Outbox(file, db, options.now ?? Date.now);
     } catch (err) {
@@ -149,7 +149,7 @@ export class Outbox {
 
   /** get returns the entry for a uid, or undefined. */
   get(uid: string): OutboxEntry | undefined {
-    const row = this.db.prepare<[string], Row>("SELECT * FROM reports WHERE uid = ?").get(uid);
+    const row = this.db.prepare("SELECT * FROM reports WHERE uid = ?").get<Row>(uid);
     return row === undefined ? undefined : toEntry(row);
   }
 
@@ -159,21 +159,21 @@ export class Outbox {
    */
   pending(): OutboxEntry[] {
     return this.db
-      .prepare<[], Row>(
+      .prepare(
         `SELECT * FROM reports WHERE state = 'pending'
          ORDER BY coalesce(last_attempt_at, 0), enqueued_at, uid`,
       )
-      .all()
+      .all<Row>()
       .map(toEntry);
   }
 
   /** unmarked lists delivered reports whose markReported hook has not yet succeeded. */
   unmarked(): OutboxEntry[] {
     return this.db
-      .prepare<[], Row>(
+      .prepare(
         "SELECT * FROM reports WHERE state = 'delivered' AND marked_at IS NULL ORDER BY delivered_at, uid",
       )
-      .all()
+      .all<Row>()
       .map(toEntry);
   }
 
@@ -233,10 +233,8 @@ export class Outbox {
   counts(): Record<OutboxState, number> {
     const out: Record<OutboxState, number> = { pending: 0, delivered: 0, rejected: 0 };
     const rows = this.db
-      .prepare<[], { state: OutboxState; n: number }>(
-        "SELECT state, count(*) AS n FROM reports GROUP BY state",
-      )
-      .all();
+      .prepare("SELECT state, count(*) AS n FROM reports GROUP BY state")
+      .all<{ state: OutboxState; n: number }>();
     for (const row of rows) out[row.state] = row.n;
     return out;
   }
@@ -247,23 +245,23 @@ export class Outbox {
   }
 }
 
-function migrate(db: Database.Database, file: string): void {
-  const version = db.pragma("user_version", { simple: true }) as number;
+function migrate(db: SqlDatabase, file: string): void {
+  const version = Number(db.pragma("user_version"));
   if (version > SCHEMA_VERSION) {
     throw new JobsError(
       "outbox",
       `outbox ${file} was written by a newer kubewise (schema ${version}, this one knows ${SCHEMA_VERSION})`,
     );
   }
-  db.transaction(() => {
+  db.immediate(() => {
     db.exec(schema);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
-  }).immediate();
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+  });
 }
 
 function openError(file: string, err: unknown): JobsError {
-  const code = (err as { code?: string }).code ?? "";
-  if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) {
+  const code = sqliteErrorCode(err);
+  if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
     return new JobsError(
       "outbox-locked",
       `outbox ${file} is in use by another process (is another "kubewise jobs watch" running?)`,

@@ -119,8 +119,9 @@ test("Verifies that backoff doubles from 1 s to a 30 s cap and jitters within [b
 test("Verifies that statuses are sorted into delivered, retry and rejected", () => {
   assert.equal(classifyStatus(200), "delivered");
   assert.equal(classifyStatus(204), "delivered");
-  for (const s of [408, 429, 500, 502, 503, 504]) assert.equal(classifyStatus(s), "retry", String(s));
-  for (const s of [301, 400, 401, 403, 404, 409, 422]) assert.equal(classifyStatus(s), "rejected", String(s));
+  for (const s of [301, 302, 307, 401, 403, 404, 408, 429, 500, 502, 503, 504])
+    assert.equal(classifyStatus(s), "retry", String(s));
+  for (const s of [400, 405, 409, 410, 413, 422, 451]) assert.equal(classifyStatus(s), "rejected", String(s));
 });
 
 test("Verifies that Retry-After is read as seconds or a date, and bounded", () => {
@@ -218,7 +219,7 @@ test("Verifies that an outage ridden out by a restarted reporter delivers each u
   }
 });
 
-test("Verifies that a 4xx other than 408/429 is rejected at once and the queue moves on", async () => {
+test("Verifies that a payload 4xx (400) is rejected at once and the queue moves on", async () => {
   const rx = await receiver((req, res) => reply(res, req.body.param.idempotency_key === "bad" ? 400 : 200));
   const outbox = tempOutbox();
   const reporter = new Reporter({ outbox, target: target(rx.url) });
@@ -320,7 +321,7 @@ test("Verifies that the token is never logged, even when delivery fails", async 
   try {
     outbox.enqueue(report("x"));
     await new Reporter({ outbox, target: target(rx.url, "TOPSECRET-42"), log }).runOnce();
-    assert.ok(lines.some((l) => l.includes("report rejected")));
+    assert.ok(lines.some((l) => l.includes("kept in the outbox")));
     assert.ok(lines.every((l) => !l.includes("TOPSECRET")));
   } finally {
     outbox.close();
@@ -362,16 +363,97 @@ test("Verifies that a failing markReported hook is retried without sending the r
   }
 });
 
-test("Verifies that a redirect is rejected with advice instead of being followed as a GET", async () => {
+test("Verifies that a redirect is not followed as a GET but kept and retried, with advice", async () => {
   const rx = await receiver((_req, res) => reply(res, 302, { location: "https://elsewhere.example/x" }));
   const outbox = tempOutbox();
   try {
     outbox.enqueue(report("x"));
-    await new Reporter({ outbox, target: target(rx.url) }).runOnce();
-    assert.equal(outbox.get("x")?.state, "rejected");
+    assert.equal(await new Reporter({ outbox, target: target(rx.url), random: () => 0 }).runOnce(), 500);
+    assert.equal(outbox.get("x")?.state, "pending");
     assert.match(
       outbox.get("x")?.lastError ?? "",
       /HTTP 302 redirect to https:\/\/elsewhere\.example\/x; set OPTUNE_URL/,
+    );
+  } finally {
+    outbox.close();
+    await rx.close();
+  }
+});
+
+test("Verifies that 401, 403 and 404 keep the report, back off with a cap, warn with the status, and deliver once fixed", async () => {
+  const statuses = [401, 403, 404, 401, 401, 401, 401, 401];
+  const rx = await receiver((_req, res) => reply(res, statuses.shift() ?? 200));
+  const time = fakeTime();
+  const outbox = tempOutbox(time.now);
+  const lines: string[] = [];
+  const { pino } = await import("pino");
+  const log = pino({ level: "debug" }, { write: (line: string) => lines.push(line) });
+  const reporter = new Reporter({
+    outbox,
+    target: target(rx.url),
+    now: time.now,
+    sleep: time.sleep,
+    random: () => 0.999999,
+    backoff: { initialMs: 1000, maxMs: 4000 },
+    log,
+  });
+  try {
+    outbox.enqueue(report("x"));
+    const waits: (number | undefined)[] = [];
+    for (let i = 0; i < 9; i++) {
+      const wait = await reporter.runOnce();
+      waits.push(wait);
+      if (wait !== undefined) await time.sleep?.(wait, new AbortController().signal);
+    }
+    assert.deepEqual(
+      waits,
+      [1000, 2000, 4000, 4000, 4000, 4000, 4000, 4000, undefined],
+      "exponential, capped, then delivered",
+    );
+    assert.equal(outbox.get("x")?.state, "delivered");
+    assert.equal(outbox.get("x")?.attempts, 9);
+    assert.equal(reporter.status().rejected, 0);
+    const warnings = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 40);
+    assert.deepEqual(
+      warnings.slice(0, 3).map((w) => w.status),
+      [401, 403, 404],
+    );
+    assert.match(String(warnings[0]?.msg), /HTTP 401.*kept in the outbox and will be retried/);
+    assert.match(String(warnings[0]?.error), /check OPTUNE_AUTH_TOKEN/);
+    assert.match(String(warnings[2]?.error), /check OPTUNE_URL and OPTUNE_ACCOUNT/);
+  } finally {
+    outbox.close();
+    await rx.close();
+  }
+});
+
+test("Verifies that a report that keeps failing (404 for its app id) does not hold up the others", async () => {
+  const rx = await receiver((req, res) => reply(res, req.url.includes("/missing/") ? 404 : 200));
+  const time = fakeTime();
+  const outbox = tempOutbox(time.now);
+  const reporter = new Reporter({
+    outbox,
+    target: target(rx.url),
+    now: time.now,
+    sleep: time.sleep,
+    random: () => 0,
+  });
+  try {
+    outbox.enqueue(report("stuck", "missing"));
+    await time.sleep?.(10, new AbortController().signal);
+    outbox.enqueue(report("a"));
+    assert.equal(await reporter.runOnce(), 500, "the first report failed: the queue waits");
+    assert.equal(outbox.get("a")?.state, "pending");
+    await time.sleep?.(500, new AbortController().signal);
+    outbox.enqueue(report("b"));
+    // The failed report went behind the others: they are sent first, then it is tried again.
+    await reporter.runOnce();
+    assert.equal(outbox.get("a")?.state, "delivered");
+    assert.equal(outbox.get("b")?.state, "delivered");
+    assert.equal(outbox.get("stuck")?.state, "pending");
+    assert.deepEqual(
+      rx.received.map((r) => r.body.param.idempotency_key),
+      ["stuck", "a", "b", "stuck"],
     );
   } finally {
     outbox.close();

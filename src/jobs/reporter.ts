@@ -3,10 +3,16 @@
  * outcome in the outbox before moving on:
  * - 2xx: delivered; then the markReported hook (the pod annotation) runs, and is retried until it
  *   succeeds without sending the report again;
- * - connection errors, timeouts, 408, 429 and 5xx: retried with exponential backoff and jitter,
- *   capped (30 s by default), honouring Retry-After; the outage is the endpoint's, so the whole
- *   queue waits rather than hammering it with every report;
- * - any other status (400, 401, 403, 404, 3xx ...): rejected for good, logged, kept in the outbox.
+ * - connection errors, timeouts, 5xx, 408, 429, 3xx and 401, 403, 404: retried with exponential
+ *   backoff and jitter, capped (30 s by default), honouring Retry-After; each failure is logged at
+ *   warn with the status and that the report is kept. A missing or expired token (401, 403), a
+ *   wrong OPTUNE_ACCOUNT or OPTUNE_URL (404, a redirect) is a setup problem, fixed in the
+ *   configuration or on the endpoint's side: the reports wait for the fix instead of being dropped;
+ * - other 4xx (400, 409, 413, 422 ...): the payload itself is refused, and sending it again cannot
+ *   help: rejected for good, logged at error, kept in the outbox for inspection.
+ * A failure stops the pass (the outage is usually the endpoint's, so the queue waits rather than
+ * hammering it with every report); outbox.pending() puts the report that just failed behind the
+ * others, so one report that keeps failing (a 404 for one app id) is not retried ahead of them.
  * Each request carries the pod uid twice, in `param.idempotency_key` and an `Idempotency-Key`
  * header, so a receiver can drop the duplicate that a lost response makes unavoidable.
  */
@@ -56,14 +62,24 @@ export function reportUrl(target: ReportTarget, appId: string): string {
 /** DeliveryOutcome is how one attempt ended. */
 export type DeliveryOutcome =
   | { kind: "delivered"; status: number }
-  | { kind: "retry"; error: string; retryAfterMs: number | undefined }
-  | { kind: "rejected"; error: string };
+  | { kind: "retry"; error: string; status: number | undefined; retryAfterMs: number | undefined }
+  | { kind: "rejected"; error: string; status: number };
 
-/** classifyStatus sorts an HTTP status: 2xx delivered, 408/429/5xx retry, anything else rejected. */
+/**
+ * RETRIED_4XX are the client errors that say nothing about the report itself: the token (401,
+ * 403), the URL or account (404), or the endpoint's load (408, 429). They are fixed on the other
+ * side or in the configuration, so the report is kept and retried.
+ */
+export const RETRIED_4XX: readonly number[] = [401, 403, 404, 408, 429];
+
+/**
+ * classifyStatus sorts an HTTP status: 2xx delivered; 3xx, 5xx and RETRIED_4XX retry; any other
+ * (a payload problem: 400, 409, 413, 422 ...) rejected.
+ */
 export function classifyStatus(status: number): DeliveryOutcome["kind"] {
   if (status >= 200 && status < 300) return "delivered";
-  if (status === 408 || status === 429 || status >= 500) return "retry";
-  return "rejected";
+  if (status >= 400 && status < 500 && !RETRIED_4XX.includes(status)) return "rejected";
+  return "retry";
 }
 
 /** parseRetryAfter reads a Retry-After header (seconds or an HTTP date) as milliseconds from now. */
@@ -261,9 +277,10 @@ export class Reporter {
             pod: entry.pod,
             namespace: entry.namespace,
             app_id: entry.appId,
+            status: outcome.status,
             error: outcome.error,
           },
-          "report rejected by the endpoint; it will not be retried",
+          `report rejected by the endpoint (HTTP ${outcome.status}); it will not be retried`,
         );
         continue;
       }
@@ -307,8 +324,18 @@ export class Reporter {
     const wait = Math.max(backoffDelay(this.failures, this.policy, this.random), outcome.retryAfterMs ?? 0);
     this.blockedUntil = this.now() + wait;
     this.log.warn(
-      { uid: entry.uid, pod: entry.pod, error: outcome.error, failures: this.failures, retry_in_ms: wait },
-      "report delivery failed; will retry",
+      {
+        uid: entry.uid,
+        pod: entry.pod,
+        namespace: entry.namespace,
+        app_id: entry.appId,
+        status: outcome.status,
+        error: outcome.error,
+        failures: this.failures,
+        retry_in_ms: wait,
+      },
+      `report delivery failed (${outcome.status === undefined ? outcome.error : `HTTP ${outcome.status}`}); ` +
+        "the report is kept in the outbox and will be retried",
     );
     return wait;
   }
@@ -334,14 +361,16 @@ export class Reporter {
         signal: AbortSignal.timeout(this.requestTimeoutMs),
       });
     } catch (err) {
-      return { kind: "retry", error: describeFetchError(err), retryAfterMs: undefined };
+      return { kind: "retry", error: describeFetchError(err), status: undefined, retryAfterMs: undefined };
     }
     const text = await response.text().catch(() => "");
     const kind = classifyStatus(response.status);
     if (kind === "delivered") return { kind, status: response.status };
     const error = describeResponse(response, text);
-    if (kind === "rejected") return { kind, error };
-    return { kind, error, retryAfterMs: parseRetryAfter(response.headers.get("retry-after"), this.now()) };
+    const status = response.status;
+    if (kind === "rejected") return { kind, error, status };
+    const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"), this.now());
+    return { kind, error, status, retryAfterMs };
   }
 
   private async markDue(): Promise<void> {
@@ -385,11 +414,20 @@ function describeResponse(response: Response, body: string): string {
   const where = location === null ? "" : ` to ${location}`;
   const snippet = body.trim().slice(0, 200);
   const text = snippet === "" ? "" : `: ${snippet}`;
-  if (response.status >= 300 && response.status < 400) {
-    return `HTTP ${response.status} redirect${where}; set OPTUNE_URL to the final URL`;
+  const status = response.status;
+  if (status >= 300 && status < 400) {
+    return `HTTP ${status} redirect${where}; set OPTUNE_URL to the final URL`;
   }
-  return `HTTP ${response.status}${text}`;
+  const advice = STATUS_ADVICE[status];
+  return `HTTP ${status}${text}${advice === undefined ? "" : `; ${advice}`}`;
 }
+
+// STATUS_ADVICE names the setting behind a status that is a setup problem rather than the payload's.
+const STATUS_ADVICE: Partial<Record<number, string>> = {
+  401: "check OPTUNE_AUTH_TOKEN (missing or expired?)",
+  403: "check OPTUNE_AUTH_TOKEN and OPTUNE_ACCOUNT",
+  404: "check OPTUNE_URL and OPTUNE_ACCOUNT (and the app id in the URL)",
+};
 
 function describeFetchError(err: unknown): string {
   if (err instanceof Error && err.name === "TimeoutError") return "request timed out";

@@ -1,8 +1,11 @@
 /**
- * The tuned-settings ConfigMap on the cluster (SETTINGS_CONFIGMAP, key SETTINGS_KEY; the
- * document is described in settings.ts): ConfigMapSettings follows it through a watch for the
- * admission webhook, so a new adjust reaches the next pod at once rather than after the
- * kubelet's volume sync; saveTunedSettings is the write an adjust makes for one app id.
+ * The tuned-settings ConfigMaps on the cluster (SETTINGS_CONFIGMAP, key SETTINGS_KEY; the
+ * document is described in settings.ts). Each namespace has its own: `kubewise jobs tune` writes
+ * the one in the namespace of its jobs (saveTunedSettings, one app id at a time), and
+ * ConfigMapSettings follows them all through one cluster-wide watch for the admission webhook,
+ * which applies to a new pod the settings of the pod's own namespace. The watch, rather than a
+ * ConfigMap volume, is what lets one webhook serve every namespace, and a new adjust reach the
+ * next pod at once rather than after the kubelet's volume sync.
  */
 import type { V1ConfigMap } from "../kube/index.js";
 import {
@@ -16,9 +19,9 @@ import {
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import {
+  NamespacedSettings,
   SETTINGS_CONFIGMAP,
   SETTINGS_KEY,
-  SettingsDocument,
   parseSettingsDocument,
   renderSettingsDocument,
   type SettingsSource,
@@ -29,9 +32,13 @@ import { DEFAULT_START_TIMEOUT_MS, startWatch } from "./watcher.js";
 /** ConfigMapSettingsOptions configure a ConfigMapSettings. */
 export interface ConfigMapSettingsOptions {
   client: KubeClient;
-  /** namespace of the ConfigMap. */
-  namespace: string;
-  /** name of the ConfigMap. @default SETTINGS_CONFIGMAP */
+  /**
+   * namespace, when set, follows only that namespace's ConfigMap (for an account that may read
+   * ConfigMaps there only): pods of every other namespace then get no settings.
+   * @default every namespace
+   */
+  namespace?: string;
+  /** name of the ConfigMaps. @default SETTINGS_CONFIGMAP */
   name?: string;
   log?: Logger;
   /** startTimeoutMs bounds the wait for the first read. @default DEFAULT_START_TIMEOUT_MS */
@@ -39,20 +46,24 @@ export interface ConfigMapSettingsOptions {
 }
 
 /**
- * ConfigMapSettings is a SettingsSource that follows the settings ConfigMap. A missing ConfigMap
- * (or key) means no settings; a malformed document is logged and the last good one kept (see
- * SettingsDocument). start() fails with a KubeError naming the ConfigMap when it cannot be read.
+ * ConfigMapSettings is a SettingsSource that follows the settings ConfigMap of every namespace
+ * (or of one, see ConfigMapSettingsOptions.namespace) and answers for a pod from its own
+ * namespace's. A namespace without the ConfigMap (or its key) has no settings; a malformed
+ * document is logged and that namespace's last good one kept (see NamespacedSettings). start()
+ * fails with a KubeError naming the ConfigMaps when they cannot be listed.
  */
 export class ConfigMapSettings implements SettingsSource {
   private readonly options: ConfigMapSettingsOptions;
-  private readonly document: SettingsDocument;
+  private readonly settings: NamespacedSettings;
   private readonly watcher: ResourceWatcher<V1ConfigMap>;
 
   constructor(options: ConfigMapSettingsOptions) {
     this.options = options;
     const log = options.log ?? silentLogger;
-    this.document = new SettingsDocument(log);
+    this.settings = new NamespacedSettings(log);
     const name = options.name ?? SETTINGS_CONFIGMAP;
+    // Selecting by name keeps the watch to the settings ConfigMaps, and lets RBAC grant list and
+    // watch on that name alone (resourceNames), not on every ConfigMap of the cluster.
     this.watcher = new ResourceWatcher<V1ConfigMap>(
       options.client,
       {
@@ -63,20 +74,28 @@ export class ConfigMapSettings implements SettingsSource {
       },
       { log },
     );
-    const source = `configmap ${options.namespace}/${name}`;
     this.watcher.on((event) => {
-      const text = event.type === "deleted" ? undefined : event.object.data?.[SETTINGS_KEY];
-      this.document.update(text, source);
+      const namespace = event.object.metadata?.namespace ?? "";
+      const source = `configmap ${namespace}/${name}`;
+      if (event.type === "deleted") this.settings.remove(namespace, source);
+      else this.settings.update(namespace, event.object.data?.[SETTINGS_KEY], source);
     });
   }
 
-  /** start reads the ConfigMap and follows it; it resolves once the first read is in. */
+  /** start lists the ConfigMaps and follows them; it resolves once the first list is in. */
   async start(): Promise<void> {
     const name = this.options.name ?? SETTINGS_CONFIGMAP;
+    const scope = this.options.namespace;
+    const what =
+      scope === undefined ? `configmaps named ${name} in all namespaces` : `configmap ${scope}/${name}`;
+    const hint =
+      scope === undefined
+        ? `grant list and watch on configmaps named ${name} cluster-wide (the ClusterRole kubewise-jobs-webhook in manifests/jobs/rbac.yaml)`
+        : `grant list and watch on that ConfigMap (a Role in namespace "${scope}")`;
     try {
-      await startWatch(this.watcher, `configmap ${this.options.namespace}/${name}`, {
+      await startWatch(this.watcher, what, {
         timeoutMs: this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
-        hint: "grant get, list and watch on that ConfigMap (the Role kubewise-jobs-webhook in manifests/jobs/rbac.yaml)",
+        hint,
       });
     } catch (err) {
       await this.watcher.stop();
@@ -88,8 +107,13 @@ export class ConfigMapSettings implements SettingsSource {
     await this.watcher.stop();
   }
 
-  async settingsFor(appId: string): Promise<TunedSettings | undefined> {
-    return this.document.settingsFor(appId);
+  /** namespaces lists the namespaces whose settings ConfigMap is followed now. */
+  namespaces(): string[] {
+    return this.settings.namespaces();
+  }
+
+  async settingsFor(namespace: string, appId: string): Promise<TunedSettings | undefined> {
+    return this.settings.settingsFor(namespace, appId);
   }
 }
 

@@ -17,6 +17,12 @@
  *
  * App ids are map keys inside one document because a ConfigMap key cannot hold every string
  * an app id can be.
+ *
+ * Settings belong to a namespace: each namespace has its own SETTINGS_CONFIGMAP (the one
+ * `kubewise jobs tune` writes in the namespace of its jobs), and a new pod gets the settings of
+ * its app id in its own namespace's document only (NamespacedSettings), so two namespaces that
+ * use the same app id never get each other's settings. A settings file (SettingsFile) is the
+ * exception: it is one document, applied to pods of every namespace.
  */
 import { statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -86,17 +92,20 @@ export function renderSettingsDocument(settings: SettingsByApp): string {
   return stringify({ apiVersion: SETTINGS_API_VERSION, kind: SETTINGS_KIND, apps });
 }
 
-/** SettingsSource answers "what are the latest settings for this app id?". */
+/**
+ * SettingsSource answers "what are the latest settings for this app id, for a new pod in this
+ * namespace?".
+ */
 export interface SettingsSource {
-  settingsFor(appId: string): Promise<TunedSettings | undefined>;
+  settingsFor(namespace: string, appId: string): Promise<TunedSettings | undefined>;
 }
 
 /**
- * SettingsDocument is a SettingsSource fed with document texts, e.g. by a ConfigMap watch:
+ * SettingsDocument holds one document's settings, fed with its texts, e.g. by a ConfigMap watch:
  * update() parses the new text and, if it is malformed, logs and keeps the last good settings
  * (a bad write by hand must not strip tuned settings from every new pod), returning false.
  */
-export class SettingsDocument implements SettingsSource {
+export class SettingsDocument {
   private current: SettingsByApp = new Map();
   private readonly log: Logger;
 
@@ -116,15 +125,57 @@ export class SettingsDocument implements SettingsSource {
     }
   }
 
-  async settingsFor(appId: string): Promise<TunedSettings | undefined> {
+  /** get returns the settings of an app id, or undefined when the document has none for it. */
+  get(appId: string): TunedSettings | undefined {
     return this.current.get(appId);
+  }
+}
+
+/**
+ * NamespacedSettings is a SettingsSource with one SettingsDocument per namespace, fed by a watch
+ * of the settings ConfigMaps: update() when a namespace's ConfigMap is added or changed,
+ * remove() when it is deleted. A namespace without a document has no settings, so its pods are
+ * admitted unchanged. A malformed document keeps that namespace's last good settings, and only
+ * that namespace's.
+ */
+export class NamespacedSettings implements SettingsSource {
+  private readonly documents = new Map<string, SettingsDocument>();
+  private readonly log: Logger;
+
+  constructor(log: Logger = silentLogger) {
+    this.log = log;
+  }
+
+  /** update replaces the settings of `namespace` with the document's (see SettingsDocument.update). */
+  update(namespace: string, text: string | undefined, source: string): boolean {
+    let document = this.documents.get(namespace);
+    if (document === undefined) {
+      document = new SettingsDocument(this.log);
+      this.documents.set(namespace, document);
+    }
+    return document.update(text, source);
+  }
+
+  /** remove forgets the settings of `namespace`: its new pods are admitted unchanged. */
+  remove(namespace: string, source: string): void {
+    if (this.documents.delete(namespace)) this.log.info({ source }, "tuned settings removed");
+  }
+
+  /** namespaces lists the namespaces that have a settings document, sorted. */
+  namespaces(): string[] {
+    return [...this.documents.keys()].sort();
+  }
+
+  async settingsFor(namespace: string, appId: string): Promise<TunedSettings | undefined> {
+    return this.documents.get(namespace)?.get(appId);
   }
 }
 
 /**
  * SettingsFile is a SettingsSource backed by a file that is re-read when its modification time
  * or size changes. A change that does not parse is logged and the last good settings are kept,
- * so a half-written file never strips the settings from new pods.
+ * so a half-written file never strips the settings from new pods. The file is one document for
+ * the pods of every namespace: settingsFor ignores the namespace.
  */
 export class SettingsFile implements SettingsSource {
   readonly file: string;
@@ -163,9 +214,9 @@ export class SettingsFile implements SettingsSource {
     return source;
   }
 
-  async settingsFor(appId: string): Promise<TunedSettings | undefined> {
+  async settingsFor(_namespace: string, appId: string): Promise<TunedSettings | undefined> {
     await this.refresh();
-    return this.document.settingsFor(appId);
+    return this.document.get(appId);
   }
 
   private async refresh(): Promise<void> {

@@ -76,6 +76,24 @@ test("Verifies that the window keeps one app id, [start, end), one sample per ui
   );
 });
 
+test("Verifies that a window naming settings keeps only the runs made with them, '' meaning untuned", () => {
+  const samples = [
+    sample("plain", 1, 1),
+    { ...sample("v1", 2, 1), settings: "adjust-1" },
+    { ...sample("v2", 3, 1), settings: "adjust-2" },
+  ];
+  const uids = (settings?: string): string[] =>
+    selectSamples(samples, {
+      appId: "app",
+      startMs: T0,
+      ...(settings === undefined ? {} : { settings }),
+    }).map((s) => s.uid);
+  assert.deepEqual(uids(), ["plain", "v1", "v2"]);
+  assert.deepEqual(uids("adjust-2"), ["v2"]);
+  assert.deepEqual(uids(""), ["plain"]);
+  assert.deepEqual(uids("adjust-3"), []);
+});
+
 test("Verifies that a limit takes the first N successful runs after the start", () => {
   const samples = [sample("a", 1, 1), sample("f", 2, 1, false), sample("b", 3, 1), sample("c", 4, 1)];
   assert.deepEqual(
@@ -106,6 +124,7 @@ test("Verifies that only runs that ran become samples", () => {
     succeeded: true,
   });
   assert.equal(sampleOf({ ...base, exitCode: 1 })?.succeeded, false);
+  assert.equal(sampleOf({ ...base, settings: "adjust-4" })?.settings, "adjust-4");
   assert.equal(sampleOf({ ...base, outcome: "never-ran", durationSeconds: undefined }), undefined);
 });
 

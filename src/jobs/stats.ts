@@ -18,6 +18,8 @@ export interface JobSample {
   durationSeconds: number;
   /** succeeded is true when the app container exited 0. */
   succeeded: boolean;
+  /** settings names the tuned settings the run was made with (JobRun.settings); none when absent. */
+  settings?: string;
 }
 
 /** StatsWindow selects samples. */
@@ -31,6 +33,11 @@ export interface StatsWindow {
   limit?: number;
   /** includeFailed counts runs that exited non-zero in the statistics. @default false */
   includeFailed?: boolean;
+  /**
+   * settings keeps only the runs made with these tuned settings (a settingsIdentity; "" for runs
+   * the webhook left alone). @default any settings
+   */
+  settings?: string;
 }
 
 /** DurationStats summarises run times in seconds. */
@@ -56,18 +63,21 @@ export function sampleOf(run: JobRun): JobSample | undefined {
     finishedAtMs: run.finishedAtMs,
     durationSeconds: run.durationSeconds,
     succeeded: run.exitCode === 0,
+    ...(run.settings === undefined ? {} : { settings: run.settings }),
   };
 }
 
 /**
- * selectSamples returns the samples of the window's app id that finished in [startMs, endMs),
- * one per uid, in finish order, cut to `limit`. Failed runs are kept here (durationStats counts
- * them apart) and count toward the limit only when includeFailed is set.
+ * selectSamples returns the samples of the window's app id (and settings, when it names them)
+ * that finished in [startMs, endMs), one per uid, in finish order, cut to `limit`. Failed runs
+ * are kept here (durationStats counts them apart) and count toward the limit only when
+ * includeFailed is set.
  */
 export function selectSamples(samples: readonly JobSample[], window: StatsWindow): JobSample[] {
   const seen = new Set<string>();
   const inWindow = samples
     .filter((s) => s.appId === window.appId && s.finishedAtMs >= window.startMs)
+    .filter((s) => window.settings === undefined || (s.settings ?? "") === window.settings)
     .filter((s) => window.endMs === undefined || s.finishedAtMs < window.endMs)
     .sort((a, b) => a.finishedAtMs - b.finishedAtMs || a.uid.localeCompare(b.uid))
     .filter((s) => !seen.has(s.uid) && seen.add(s.uid) !== undefined);

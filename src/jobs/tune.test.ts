@@ -4,7 +4,12 @@ import { ConfigError } from "../config/index.js";
 import type { ApplyResult } from "../kube/index.js";
 import { ServoError, adjustState, type AdjustParam, type SettingValues } from "../servo/index.js";
 import type { TunedSettings } from "./settings.js";
-import { JobSettingsConnector, parseJobsTuneConfig, type TunedSettingsStore } from "./tune.js";
+import {
+  JobSettingsConnector,
+  loadJobsTuneConfig,
+  parseJobsTuneConfig,
+  type TunedSettingsStore,
+} from "./tune.js";
 
 const base = {
   namespace: "batch",
@@ -208,4 +213,11 @@ test("Verifies that a store failure is an adjust-failed ServoError naming the ap
       err.reason === "adjust-failed" &&
       /app render-video: cannot write configmap batch\/kubewise-jobs-settings: forbidden/.test(err.message),
   );
+});
+
+test("Verifies that the shipped example examples/jobs/tune.yaml loads", () => {
+  const config = loadJobsTuneConfig(new URL("../../examples/jobs/tune.yaml", import.meta.url).pathname);
+  assert.equal(config.app_id, "render-video");
+  assert.deepEqual(config.measure, { count: 5, app_id: "render-video" });
+  assert.equal(config.optimizer?.measure.warmup, 0);
 });

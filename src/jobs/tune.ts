@@ -3,7 +3,9 @@
  * id's cpu, mem and env to the settings ConfigMap (settings.ts, settings-store.ts), the admission
  * webhook applies them to the next job pods of that app id, and the `jobs` measure connector
  * (measure.ts) measures those pods' runs. There is nothing to roll out, so an adjust returns as
- * soon as the ConfigMap is written.
+ * soon as the ConfigMap is written. A measurement counts only the runs whose pods the webhook
+ * stamped with the settings of the last adjust (jobsTuneConnectors), so a Job created just
+ * before an adjust, which still runs with the old settings, does not blur the new trial.
  *
  * The configuration file:
  *
@@ -52,6 +54,8 @@ import {
   type TunedSettings,
 } from "./settings.js";
 import { saveTunedSettings } from "./settings-store.js";
+import { WatchedJobsMeasure } from "./measure.js";
+import { settingsIdentity } from "./mutation.js";
 
 type Ctx = z.core.$RefinementCtx;
 
@@ -429,4 +433,34 @@ function checkStep(component: string, setting: string, value: number, grid: Rang
     );
   }
   return value;
+}
+
+/** JobsTuneConnectors are the servo's connectors for one `jobs tune` configuration. */
+export interface JobsTuneConnectors {
+  /** store is the settings ConfigMap of the configuration's namespace. */
+  store: TunedSettingsStore;
+  adjuster: JobSettingsConnector;
+  /** measurer measures the runs made with the settings the store holds when a measurement starts. */
+  measurer: WatchedJobsMeasure;
+}
+
+/**
+ * jobsTuneConnectors builds the adjust and measure connectors of a `jobs tune` configuration over
+ * one settings store, so that each measurement keeps only the runs made with the settings the
+ * last adjust wrote (see settingsIdentity).
+ */
+export function jobsTuneConnectors(
+  client: KubeClient,
+  config: JobsTuneConfig,
+  deps: { log?: Logger } = {},
+): JobsTuneConnectors {
+  const store = configMapSettingsStore(client, config.namespace);
+  const adjuster = new JobSettingsConnector(config, { store, log: deps.log });
+  const measurer = new WatchedJobsMeasure(config.measure, {
+    client,
+    namespace: config.namespace,
+    log: deps.log,
+    currentSettings: async () => settingsIdentity(await store.read(config.app_id)),
+  });
+  return { store, adjuster, measurer };
 }

@@ -7,7 +7,12 @@
  * Start is strict, running is forgiving: a namespace the watcher cannot list at start (forbidden,
  * API server unreachable, no answer in time) fails start() with an error naming it, because a
  * watcher that silently watches nothing loses every report; after the first list, failures are
- * logged and ResourceWatcher keeps retrying.
+ * logged and ResourceWatcher keeps retrying. For the same reason start() first reads each
+ * namespace: one that does not exist lists as empty, so a typo (POD_NAMESPACES=defualt) would
+ * watch nothing without a word; it fails start() with a JobsError naming the namespace and the
+ * variable or flag it came from. When reading namespaces is forbidden (the manifests grant `get
+ * namespaces`, other setups may not), a warning says existence was not checked and start goes
+ * on; any other failure of that read is left to the pod list, which reports it.
  */
 import type { KubernetesObject, V1Pod } from "../kube/index.js";
 import {
@@ -21,6 +26,7 @@ import {
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { appContainerIndex, jobAppId, type AppIdPath } from "./appid.js";
+import { JobsError } from "./errors.js";
 import type { JobRunFeed } from "./connector.js";
 import { describeJobRun, isPodFinished } from "./measurement.js";
 import type { OutboxEntry } from "./outbox.js";
@@ -43,6 +49,11 @@ export interface JobPodWatcherOptions {
   watch?: WatcherOptions;
   /** now is the clock of the reported annotation's value. @default Date.now */
   now?: () => number;
+  /**
+   * namespacesFrom names where the namespaces came from (POD_NAMESPACES, --namespaces ...), for
+   * the error about one that does not exist. @default none: the error names only the namespace
+   */
+  namespacesFrom?: string;
 }
 
 /**
@@ -65,12 +76,18 @@ export class JobPodWatcher implements JobPodSource {
   /**
    * start watches every namespace and resolves once each one's pods have been delivered. It
    * rejects with a KubeError naming the namespace when one cannot be listed (its reason is the
-   * API's: Forbidden, Unavailable, Unauthorized ... or Timeout), after stopping the others.
+   * API's: Forbidden, Unavailable, Unauthorized ... or Timeout), after stopping the others, and
+   * before watching anything with a JobsError when a namespace does not exist (checkNamespacesExist).
    */
   async start(listener: PodListener): Promise<void> {
     if (this.watchers.length > 0) throw new KubeError("Invalid", "the pod watcher is already started");
     const { client, namespaces } = this.options;
     this.starting = new AbortController();
+    await checkNamespacesExist(client, namespaces, {
+      from: this.options.namespacesFrom,
+      log: this.log,
+      timeoutMs: this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+    });
     this.watchers = namespaces.map(
       (namespace) =>
         new ResourceWatcher<V1Pod>(
@@ -150,6 +167,73 @@ export class JobPodWatcher implements JobPodSource {
       hint: "grant list and watch on pods there (a RoleBinding to the ClusterRole kubewise-jobs-watcher, see manifests/jobs/README.md)",
     });
     this.log.debug({ namespace, pods: watcher.list().length }, "watching pods");
+  }
+}
+
+/**
+ * checkNamespacesExist reads each namespace and throws a JobsError (`namespace-not-found`) naming
+ * every one that does not exist and `from`, where the list came from. A forbidden read is
+ * logged at warn (existence cannot be checked) and skipped; any other failure, or no answer
+ * within `timeoutMs`, is logged at debug and skipped: the pod list that follows reports it.
+ */
+export async function checkNamespacesExist(
+  client: KubeClient,
+  namespaces: readonly string[],
+  options: { from?: string; log?: Logger; timeoutMs?: number } = {},
+): Promise<void> {
+  const log = options.log ?? silentLogger;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  const results = await Promise.all(namespaces.map((name) => readNamespaceWithin(client, name, timeoutMs)));
+  const missing = namespaces.filter((_, i) => results[i]?.reason === "NotFound");
+  if (missing.length > 0) {
+    const names = missing.map((n) => JSON.stringify(n)).join(", ");
+    const plural = missing.length > 1;
+    const what =
+      options.from === undefined
+        ? `namespace${plural ? "s" : ""} ${names} ${plural ? "do" : "does"} not exist`
+        : `${options.from} lists ${names}, which ${plural ? "do" : "does"} not exist`;
+    throw new JobsError(
+      "namespace-not-found",
+      `${what} (check the spelling, or create the namespace first)`,
+      { cause: results.find((r) => r?.reason === "NotFound") },
+    );
+  }
+  namespaces.forEach((namespace, i) => {
+    const err = results[i];
+    if (err === undefined) return;
+    if (err.reason === "Forbidden") {
+      log.warn(
+        { namespace, err: err.message },
+        "cannot check that the namespace exists (no permission to get namespaces); watching it anyway",
+      );
+    } else {
+      log.debug({ namespace, err: err.message }, "cannot check that the namespace exists");
+    }
+  });
+}
+
+// readNamespaceWithin resolves to undefined when the namespace exists, else to why it could not
+// be read; it never rejects, and gives up after timeoutMs (a hung API server is the list's to report).
+async function readNamespaceWithin(
+  client: KubeClient,
+  name: string,
+  timeoutMs: number,
+): Promise<KubeError | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<KubeError>((resolve) => {
+    timer = setTimeout(
+      () => resolve(new KubeError("Timeout", `read namespace ${name}: no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  const read = client.core.readNamespace({ name }).then(
+    () => undefined,
+    (err: unknown) => toKubeError(err, `read namespace ${name}`),
+  );
+  try {
+    return await Promise.race([read, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -56,8 +56,8 @@ function call(
 let cert: ServingCertificate;
 let server: WebhookServer;
 let port: number;
-let lookup: (appId: string) => Promise<TunedSettings | undefined>;
-const source: SettingsSource = { settingsFor: (appId) => lookup(appId) };
+let lookup: (namespace: string, appId: string) => Promise<TunedSettings | undefined>;
+const source: SettingsSource = { settingsFor: (namespace, appId) => lookup(namespace, appId) };
 
 before(async () => {
   cert = await createServingCertificate({ dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
@@ -97,13 +97,13 @@ test("Verifies that the certificate is a CA-signed serving certificate for the n
 
 test("Verifies that POST /mutate over TLS answers with the patch for the pod's app id", async () => {
   const asked: string[] = [];
-  lookup = async (appId) => {
-    asked.push(appId);
+  lookup = async (namespace, appId) => {
+    asked.push(`${namespace}/${appId}`);
     return { cpu: 0.5, mem: 0.25, resources: "both" };
   };
   const reply = await call(port, cert.caPem, "POST", "/mutate?timeout=5s", reviewBody);
   assert.equal(reply.status, 200);
-  assert.deepEqual(asked, ["render-video"]);
+  assert.deepEqual(asked, ["batch/render-video"], "the settings of the pod's own namespace");
   const response = reply.body.response as { uid: string; allowed: boolean; patchType: string; patch: string };
   assert.equal(reply.body.apiVersion, "admission.k8s.io/v1");
   assert.equal(response.uid, "705ab4f5-6393-11e8-b7cc-42010a800002");
@@ -117,6 +117,29 @@ test("Verifies that POST /mutate over TLS answers with the patch for the pod's a
         JSON.stringify(op.value) === '{"cpu":"500m","memory":"256Mi"}',
     ),
   );
+});
+
+test("Verifies that the settings are looked up in the review's namespace, else the pod's, and not at all without one", async () => {
+  const asked: string[] = [];
+  lookup = async (namespace, appId) => {
+    asked.push(`${namespace}/${appId}`);
+    return { cpu: 0.5, resources: "both" };
+  };
+  const review = JSON.parse(reviewBody) as {
+    request: { namespace?: string; object: { metadata: { namespace?: string } } };
+  };
+  review.request.namespace = "team-b";
+  review.request.object.metadata.namespace = "";
+  await call(port, cert.caPem, "POST", "/mutate", JSON.stringify(review));
+  delete review.request.namespace;
+  review.request.object.metadata.namespace = "team-c";
+  await call(port, cert.caPem, "POST", "/mutate", JSON.stringify(review));
+  delete review.request.object.metadata.namespace;
+  const reply = await call(port, cert.caPem, "POST", "/mutate", JSON.stringify(review));
+  assert.deepEqual(asked, ["team-b/render-video", "team-c/render-video"]);
+  const response = reply.body.response as Record<string, unknown>;
+  assert.equal(response.allowed, true);
+  assert.equal(response.patch, undefined);
 });
 
 test("Verifies that a pod is admitted unchanged, with a warning, when the settings lookup fails or hangs", async () => {

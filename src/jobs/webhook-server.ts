@@ -1,12 +1,13 @@
 /**
  * The admission webhook's HTTPS server: `POST /mutate` answers AdmissionReviews with
- * mutation.ts, `GET /healthz` answers probes. It is built to fail open, like the
+ * mutation.ts, `GET /healthz` answers probes. A pod gets the settings of its app id in its own
+ * namespace, the namespace of the review (see settings.ts). It is built to fail open, like the
  * MutatingWebhookConfiguration's `failurePolicy: Ignore`: if the settings cannot be looked up in
  * time, the pod is allowed unchanged with a warning, never held up or denied.
  */
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { closeServer, listen } from "../http.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import type { AppIdPath } from "./appid.js";
@@ -60,25 +61,14 @@ export class WebhookServer {
   /** start listens and resolves with the bound port. */
   async start(): Promise<number> {
     const { host = "127.0.0.1", port = 8443 } = this.options;
-    await new Promise<void>((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(port, host, () => {
-        this.server.off("error", reject);
-        resolve();
-      });
-    });
-    const bound = (this.server.address() as AddressInfo).port;
+    const bound = (await listen(this.server, { host, port })).port;
     this.log.info({ host, port: bound }, "admission webhook listening");
     return bound;
   }
 
   /** stop stops accepting connections and resolves when open ones have closed. */
   async stop(): Promise<void> {
-    if (!this.server.listening) return;
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeIdleConnections();
-    });
+    await closeServer(this.server, { graceful: true });
   }
 
   /** setCertificate swaps the serving certificate for new connections (rotation without restart). */
@@ -109,11 +99,17 @@ export class WebhookServer {
     const path = this.options.appIdPath;
     const appId = reviewedJobAppId(review, path);
     if (appId === undefined) return admissionResponse(review, path, undefined);
-    const namespace = review.request.namespace;
+    const namespace = reviewedNamespace(review);
+    if (namespace === undefined) {
+      // The API server always names the namespace of a pod CREATE; without one there is no
+      // namespace whose settings apply.
+      this.log.warn({ app_id: appId }, "review names no namespace; pod admitted unchanged");
+      return admissionResponse(review, path, undefined);
+    }
     let settings: TunedSettings | undefined;
     try {
       settings = await withTimeout(
-        this.options.settings.settingsFor(appId),
+        this.options.settings.settingsFor(namespace, appId),
         this.options.settingsTimeoutMs ?? 2000,
       );
     } catch (err) {
@@ -127,6 +123,14 @@ export class WebhookServer {
     this.log.info({ app_id: appId, namespace, applied, version: settings?.version }, "job pod admitted");
     return out;
   }
+}
+
+// reviewedNamespace is the namespace the pod is created in: the request's, else the pod's own.
+function reviewedNamespace(review: AdmissionReview): string | undefined {
+  const { namespace, object } = review.request;
+  if (namespace !== undefined && namespace !== "") return namespace;
+  const own = (object as { metadata?: { namespace?: unknown } } | undefined)?.metadata?.namespace;
+  return typeof own === "string" && own !== "" ? own : undefined;
 }
 
 function send(res: ServerResponse, status: number, body: object): void {

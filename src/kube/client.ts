@@ -17,6 +17,9 @@ import {
   NetworkingV1Api,
   PolicyV1Api,
   RbacAuthorizationV1Api,
+  type Cluster,
+  type Context,
+  type User,
 } from "@kubernetes/client-node";
 import { KubeError } from "./errors.js";
 
@@ -49,10 +52,14 @@ export class KubeClient {
   /** connect loads a kubeconfig (see ConnectOptions for the order) and picks the context. */
   static connect(options: ConnectOptions = {}): KubeClient {
     const kc = new KubeConfig();
-    const file = options.kubeconfig ?? firstKubeconfigFromEnv() ?? defaultKubeconfig();
+    const files = options.kubeconfig !== undefined ? [options.kubeconfig] : kubeconfigsFromEnv();
+    const file = files[0] ?? defaultKubeconfig();
     let source: string;
     try {
-      if (file) {
+      if (files.length > 1) {
+        loadMerged(kc, files);
+        source = files.join(":");
+      } else if (file) {
         kc.loadFromFile(file);
         source = file;
       } else if (process.env.KUBERNETES_SERVICE_HOST) {
@@ -147,10 +154,42 @@ export class KubeClient {
   }
 }
 
-function firstKubeconfigFromEnv(): string | undefined {
-  const env = process.env.KUBECONFIG;
-  if (!env) return undefined;
-  return env.split(":").find((p) => p.length > 0);
+/**
+ * kubeconfigsFromEnv lists the files KUBECONFIG names, as kubectl reads it: colon-separated,
+ * empty entries and files that do not exist skipped (a single named file must exist: loading it
+ * then fails with a clear message).
+ */
+function kubeconfigsFromEnv(): string[] {
+  const entries = (process.env.KUBECONFIG ?? "").split(":").filter((p) => p.length > 0);
+  if (entries.length <= 1) return entries;
+  return entries.filter((p) => existsSync(p));
+}
+
+/**
+ * loadMerged merges several kubeconfig files the way kubectl does: the first file to define a
+ * cluster, user or context name wins, and the current context is the first file's that sets one.
+ */
+function loadMerged(kc: KubeConfig, files: readonly string[]): void {
+  let current = "";
+  const seen = { clusters: new Set<string>(), users: new Set<string>(), contexts: new Set<string>() };
+  const merged = { clusters: [] as Cluster[], users: [] as User[], contexts: [] as Context[] };
+  for (const f of files) {
+    const one = new KubeConfig();
+    try {
+      one.loadFromFile(f);
+    } catch (err) {
+      throw new Error(`${f}: ${(err as Error).message}`, { cause: err });
+    }
+    if (current === "" && one.getCurrentContext()) current = one.getCurrentContext();
+    for (const key of ["clusters", "users", "contexts"] as const) {
+      for (const item of one[key] as { name: string }[]) {
+        if (seen[key].has(item.name)) continue;
+        seen[key].add(item.name);
+        (merged[key] as { name: string }[]).push(item);
+      }
+    }
+  }
+  kc.loadFromOptions({ ...merged, currentContext: current });
 }
 
 function defaultKubeconfig(): string | undefined {

@@ -165,8 +165,8 @@ test("Verifies that unknown keys are rejected at every level, naming the key", (
         doc.k8slive.timeout = 600;
         doc.k8s.application.components["web-main/main"].settings.cpu.stepp = 1;
       }),
-    /\(document\): unknown key "mesure"/,
-    /k8slive: unknown key "timeout"/,
+    /\(document\): unknown key "mesure" \(known keys: k8s, k8slive, measure, optimizer, remote\)/,
+    /k8slive: unknown key "timeout" \(known keys: deploy_to, adjust_on, component, pod_name, main_section, settlement, on_fail, cpu_selector, mem_selector\)/,
     new RegExp(`${COMPONENT}.settings.cpu: unknown key "stepp"`),
   );
   assert.equal(err.issues.length, 3);
@@ -562,5 +562,29 @@ test("Verifies that measure sections reject bad connectors, URLs, steps and unkn
         doc.measure = { connector: "synthetic", noise: 2, loadrps: 5 };
       }),
     /measure: unknown key "loadrps"/,
+  );
+});
+
+test("Verifies that a remote section names the optimizer's endpoint and token file, and a bad URL or an empty deploy_to is named", () => {
+  const config = seedWith((doc) => {
+    doc.remote = {
+      url: "https://opt.example/accounts/acme/applications/web/servo",
+      token_file: "/run/token",
+    };
+  });
+  assert.deepEqual(config.remote, {
+    url: "https://opt.example/accounts/acme/applications/web/servo",
+    tokenFile: "/run/token",
+  });
+  assert.equal(seedWith(() => {}).remote, undefined);
+  rejects(
+    () =>
+      seedWith((doc) => {
+        doc.remote = { url: "opt.example/servo", token: "x" };
+        doc.k8slive.deploy_to = "";
+      }),
+    /remote\.url: must be an http\(s\) URL of the optimizer's servo endpoint \(got "opt\.example\/servo"\)/,
+    /remote: unknown key "token" \(known keys: url, token_file\)/,
+    /k8slive\.deploy_to: must not be empty/,
   );
 });

@@ -196,7 +196,22 @@ export interface ServoConfig {
   measure?: MeasureConfig;
   /** optimizer is the local optimizer's section (schema in src/servo/optimizer/config.ts). */
   optimizer?: OptimizerConfig;
+  /** remote is the `remote` section: the optimizer `servo run` talks to instead of the local one. */
+  remote?: RemoteOptimizer;
 }
+
+/** RemoteOptimizer is the `remote` section: an optimizer's servo endpoint and its token. */
+export interface RemoteOptimizer {
+  /** url is the servo endpoint, e.g. https://HOST/accounts/ACCT/applications/APP/servo. */
+  url: string;
+  /** tokenFile holds the bearer token; without it OPTUNE_AUTH_TOKEN is used, if set. */
+  tokenFile?: string;
+}
+
+const remoteSchema = z.strictObject({
+  url: z.string().regex(/^https?:\/\/[^\s/]+/, "must be an http(s) URL of the optimizer's servo endpoint"),
+  token_file: z.string().min(1, "must name the file holding the bearer token").optional(),
+});
 
 // ---------------------------------------------------------------------------------------------
 // Defaults (servo-k8s and servo-k8slive, research/servo.md §2.2 and §3.1)
@@ -276,7 +291,7 @@ function decimalText(n: number): string {
 
 type Ctx = z.core.$RefinementCtx;
 
-const SECTIONS = ["k8slive", "measure", "optimizer"] as const;
+const SECTIONS = ["k8slive", "measure", "optimizer", "remote"] as const;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -657,7 +672,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /**
  * servoConfigSchema builds the schema of a servo.yaml whose main section is called `mainName`:
- * the top-level keys are exactly that section, `k8slive`, `measure` and `optimizer`.
+ * the top-level keys are exactly that section, `k8slive`, `measure`, `optimizer` and `remote`.
  */
 function servoConfigSchema(mainName: string, keysInFile: readonly string[]) {
   const shape: Record<string, z.ZodType> = {
@@ -665,6 +680,7 @@ function servoConfigSchema(mainName: string, keysInFile: readonly string[]) {
     k8slive: tuningSectionSchema.optional(),
     measure: measureSchema.optional(),
     optimizer: optimizerConfigSchema.optional(),
+    remote: remoteSchema.optional(),
   };
   return z.strictObject(shape).transform((doc: Record<string, unknown>, ctx): ServoConfig => {
     const main = doc[mainName] as z.output<typeof mainSectionSchema> | undefined;
@@ -688,6 +704,11 @@ function servoConfigSchema(mainName: string, keysInFile: readonly string[]) {
     if (tuning !== undefined) config.tuning = toTuningSection(tuning, config.main.component);
     if (measure !== undefined) config.measure = toMeasureConfig(measure);
     if (doc.optimizer !== undefined) config.optimizer = doc.optimizer as OptimizerConfig;
+    const remote = doc.remote as z.output<typeof remoteSchema> | undefined;
+    if (remote !== undefined) {
+      config.remote = { url: remote.url };
+      if (remote.token_file !== undefined) config.remote.tokenFile = remote.token_file;
+    }
     return config;
   });
 }

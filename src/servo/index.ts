@@ -6,7 +6,13 @@
  * synthetic workload of the demo).
  */
 export * from "./protocol.js";
-export { loadServoConfig, parseServoConfig, settlementSeconds, type ServoConfig } from "./config.js";
+export {
+  loadServoConfig,
+  parseServoConfig,
+  settlementSeconds,
+  type RemoteOptimizer,
+  type ServoConfig,
+} from "./config.js";
 export { compileAdjustOn, adjustOnData } from "./expr.js";
 export { Servo, type ServoOptions, type ServoRunSummary } from "./runner.js";
 export { HttpTransport, InProcessTransport, optimizerUrl, type OptimizerTransport } from "./transport.js";

@@ -186,3 +186,63 @@ test("Verifies that stopping the servo sends GOODBYE with the reason and a 4xx i
     /refused HELLO with HTTP 401: bad token/,
   );
 });
+
+/** QuietAdjust reports once, then waits silently (a rollout or settlement) until done or cancelled. */
+class QuietAdjust extends MemoryApp {
+  constructor(private readonly waitMs: number) {
+    super();
+  }
+  override async adjust(_param: AdjustParam, progress: ProgressCallback, signal?: AbortSignal) {
+    progress(10, "patched; waiting for the rollout");
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(resolve, this.waitMs);
+      signal?.addEventListener("abort", () => {
+        clearTimeout(timer);
+        reject(new ServoError("cancelled", "adjust was cancelled", { status: "cancelled" }));
+      });
+    });
+    return { adjusted: true, reason: "success" };
+  }
+}
+
+const ADJUST = {
+  cmd: "ADJUST",
+  cmd_uid: "a1",
+  param: {
+    state: { application: { components: { web: { settings: { cpu: { value: 1 } } } } } },
+    control: {},
+  },
+};
+
+test("Verifies that a long silent wait keeps posting the last progress, and a cancel answered to one of those posts cancels it", async (t) => {
+  const opt = await scriptedOptimizer([ADJUST]);
+  t.after(() => opt.server.close());
+  const servo = new Servo({
+    transport: new HttpTransport({ url: opt.url }),
+    adjusters: [new QuietAdjust(3500)],
+    progressIntervalMs: 0,
+  });
+  await servo.run(new AbortController().signal, (c) => c.cmd === "ADJUST");
+  const progress = opt.posted.filter((p) => p.event === "ADJUSTMENT" && p.param && "progress" in p.param);
+  assert.ok(progress.length >= 3, `one report and at least two heartbeats, got ${progress.length}`);
+  assert.ok(
+    progress.every((p) => p.param?.message === "patched; waiting for the rollout" && p.param.progress === 10),
+  );
+
+  let posts = 0;
+  const cancelling = await scriptedOptimizer([ADJUST], () =>
+    ++posts >= 2 ? { status: "cancel", reason: "enough" } : { status: "ok" },
+  );
+  t.after(() => cancelling.server.close());
+  const started = Date.now();
+  await new Servo({
+    transport: new HttpTransport({ url: cancelling.url }),
+    adjusters: [new QuietAdjust(60_000)],
+    progressIntervalMs: 0,
+  }).run(new AbortController().signal, (c) => c.cmd === "ADJUST");
+  const reply = cancelling.posted.find(
+    (p) => p.event === "ADJUSTMENT" && p.param && !("progress" in p.param),
+  );
+  assert.equal(reply?.param?.status, "cancelled");
+  assert.ok(Date.now() - started < 10_000, "cancelled on the first heartbeat, not after the wait");
+});

@@ -220,12 +220,31 @@ export class Servo {
         })
         .catch((err: Error) => this.log.debug({ err: err.message }, "progress not delivered"));
     };
+    // A connector reports progress when it has news; a long wait (a rollout, a 130 s settlement)
+    // has none. The heartbeat re-posts the last progress every interval, so the optimizer keeps
+    // hearing from the command and can cancel it at any time.
+    let last: { percent: number; message?: string } = { percent: 0 };
+    const report = (percent: number, message?: string): void => {
+      last = message === undefined ? { percent } : { percent, message };
+      postProgress(percent, message);
+    };
+    const finished = new AbortController();
+    const heartbeat = (async () => {
+      const every = Math.max(interval, 1000);
+      while (!finished.signal.aborted) {
+        await this.clock.sleep(every, finished.signal).catch(() => undefined);
+        if (!finished.signal.aborted) postProgress(last.percent, last.message);
+      }
+    })();
     try {
-      const reply = await this.execute(command, controller.signal, postProgress);
+      const reply = await this.execute(command, controller.signal, report);
+      finished.abort();
+      await heartbeat;
       await posting;
       await this.options.transport.send(event, reply, { signal: outer });
       this.log.info({ cmd: command.cmd, status: reply.status, reason: reply.reason }, "command done");
     } finally {
+      finished.abort();
       outer.removeEventListener("abort", onOuter);
     }
   }

@@ -376,6 +376,82 @@ test("Verifies that a dedicated job keeps its worker when that worker survives",
   );
 });
 
+/**
+ * minimumMovesDedicated is the least number of jobs that must leave a surviving worker, by brute
+ * force over every placement of the dedicated jobs on distinct workers and, for each, over the
+ * `+1` shares of the remaining workers (minimumMoves): independent of placeDedicated's reasoning.
+ */
+function minimumMovesDedicated(
+  jobs: readonly string[],
+  workers: readonly string[],
+  previous: Assignment,
+  dedicated: readonly string[],
+): number {
+  const current = new Set(jobs);
+  const isDedicated = new Set(dedicated);
+  const owner = new Map<string, string>();
+  for (const w of workers) for (const j of previous.get(w) ?? []) if (current.has(j)) owner.set(j, w);
+  const shared = jobs.filter((j) => !isDedicated.has(j));
+  let best = Infinity;
+  const place = (i: number, used: readonly string[]): void => {
+    if (i === dedicated.length) {
+      const rest = workers.filter((w) => !used.includes(w));
+      if (rest.length === 0 && shared.length > 0) return;
+      let moves = dedicated.filter((d, k) => owner.has(d) && owner.get(d) !== used[k]).length;
+      // Shared jobs held by a dedicated worker all move.
+      moves += shared.filter((j) => used.includes(owner.get(j) ?? "")).length;
+      if (rest.length > 0) {
+        const kept = new Map(
+          rest.map((w) => [w, (previous.get(w) ?? []).filter((j) => !isDedicated.has(j))]),
+        );
+        moves += minimumMoves(shared, rest, kept);
+      }
+      best = Math.min(best, moves);
+      return;
+    }
+    for (const w of workers) if (!used.includes(w)) place(i + 1, [...used, w]);
+  };
+  place(0, []);
+  return best;
+}
+
+test("Verifies that with dedicated jobs, jobs move exactly the minimum number of times over all placements", () => {
+  fc.assert(
+    fc.property(scenarioArb, fc.uniqueArray(fc.nat(69), { maxLength: 3 }), (sc, pick) => {
+      const { jobs, workers, previous } = sc;
+      const dedicated = [...new Set(pick.map((i) => jobs[i % Math.max(1, jobs.length)]))].filter(
+        (j): j is string => j !== undefined,
+      );
+      const needed = dedicated.length + (jobs.length > dedicated.length ? 1 : 0);
+      fc.pre(needed <= workers.length);
+      const next = assignWork(jobs, workers, previous, { dedicated });
+      assert.equal(stayingMoves(previous, next), minimumMovesDedicated(jobs, workers, previous, dedicated));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test("Verifies that scaling w-0=[a,b,c,d], w-1=[e,f,g,h] to three workers and dedicating h moves h alone", () => {
+  const previous = new Map([
+    ["w-0", ["a", "b", "c", "d"]],
+    ["w-1", ["e", "f", "g", "h"]],
+  ]);
+  const jobs = ["a", "b", "c", "d", "e", "f", "g", "h"];
+  const next = assignWork(jobs, ["w-0", "w-1", "w-2"], previous, { dedicated: ["h"] });
+  assert.deepEqual(
+    [...next],
+    [
+      ["w-0", ["a", "b", "c", "d"]],
+      ["w-1", ["e", "f", "g"]],
+      ["w-2", ["h"]],
+    ],
+  );
+  assert.deepEqual(movedJobs(previous, next), ["h"]);
+  // With no spare worker, h still stays and its worker's shared jobs go.
+  const two = assignWork(jobs, ["w-0", "w-1"], previous, { dedicated: ["h"] });
+  assert.deepEqual(two.get("w-1"), ["h"]);
+});
+
 // ---- examples -----------------------------------------------------------------------------------
 
 test("Verifies that the seed's 27 streams split 14/13 over two workers with no overlap or gap", () => {

@@ -45,9 +45,12 @@ export interface SwarmPolicy {
  *   worker over its share gives up its last jobs in code-unit order, and unplaced jobs fill workers
  *   in ordinal order, sorted. So with no previous assignment the result is contiguous ranges of the
  *   sorted job names by worker ordinal (Kafka's RangeAssignor, without the original's overlap).
- * - Dedicated jobs keep their previous worker when it survives; a dedicated job without one takes
- *   the worker that previously held the fewest of the jobs, lowest ordinal first, because
- *   StatefulSets remove the highest ordinals when scaling down.
+ * - Dedicated jobs count too: the workers given to dedicated jobs are those that make the total
+ *   number of moves (dedicated and shared) the minimum. A dedicated job usually stays on its
+ *   previous worker, but moves to another (a new, empty one, say) when that moves fewer jobs than
+ *   pushing out its worker's shared jobs. Among equal choices more dedicated jobs stay, and then
+ *   the emptiest, lowest ordinals are taken, because StatefulSets remove the highest ordinals when
+ *   scaling down.
  *
  * `previous` may be stale or odd: workers and jobs that no longer exist are ignored, and a job
  * listed under several surviving workers counts as held by the first in ordinal order.
@@ -69,7 +72,7 @@ export function assignWork(
 
   const ordered = [...workerIndex.keys()].sort(compareWorkerNames);
   const { held, claimed } = heldJobs(ordered, jobIndex, previous);
-  const dedicatedTo = placeDedicated(ordered, held, dedicated);
+  const dedicatedTo = placeDedicated(ordered, held, dedicated, sharedJobCount);
   const dedicatedWorkers = new Set(dedicatedTo.values());
   const shared = ordered.filter((w) => !dedicatedWorkers.has(w));
 
@@ -213,38 +216,92 @@ function heldJobs(
   return { held, claimed };
 }
 
-/** placeDedicated maps each dedicated job to its own worker (see SwarmPolicy.dedicated). */
+/**
+ * placeDedicated maps each dedicated job to its own worker (see SwarmPolicy.dedicated), choosing
+ * the set of dedicated workers that moves the fewest jobs in total. Whatever the choice, the
+ * shared workers number m = n - D and get shares of floor(S/m) or one more, so the choice costs:
+ * - one move per dedicated job that leaves its surviving worker (a chosen worker keeps one of the
+ *   dedicated jobs it held, the first in name order; the others it held must go);
+ * - every shared job a chosen worker held;
+ * - the shared jobs the remaining workers hold beyond their shares, which is fewest when the
+ *   `+1` shares go to the workers holding more than floor(S/m) (see balancedTargets).
+ * So a worker w costs c(w) = min(held shared, floor(S/m)) - (1 if it held a dedicated job), plus
+ * one for each worker holding more than floor(S/m) that is chosen once fewer than S mod m such
+ * workers remain. Choosing the k cheapest of those "big" workers and the D-k cheapest others, for
+ * the best k, is therefore exact. Ties prefer more dedicated jobs staying, then fewer big workers,
+ * then the order below (cheaper, then emptier, then lower ordinal, because StatefulSets remove the
+ * highest ordinals when scaling down).
+ */
 function placeDedicated(
   ordered: readonly string[],
   held: ReadonlyMap<string, readonly string[]>,
   dedicated: ReadonlySet<string>,
+  sharedJobs: number,
 ): Map<string, string> {
   const placed = new Map<string, string>();
   if (dedicated.size === 0) return placed;
-  const taken = new Set<string>();
-  const sharedHeld = new Map<string, number>();
-  for (const w of ordered) {
-    let shared = 0;
-    let stay: string | undefined;
-    for (const j of held.get(w) ?? []) {
-      if (!dedicated.has(j)) shared++;
-      // A dedicated job stays where it ran; if one worker held several, the first in name order wins.
-      else if (stay === undefined || compareJobNames(j, stay) < 0) stay = j;
-    }
-    if (stay !== undefined) {
-      placed.set(stay, w);
-      taken.add(w);
-    }
-    sharedHeld.set(w, shared);
+  const size = dedicated.size;
+  const sharedWorkers = ordered.length - size;
+  const base = sharedWorkers > 0 ? Math.floor(sharedJobs / sharedWorkers) : 0;
+  const extra = sharedWorkers > 0 ? sharedJobs % sharedWorkers : 0;
+  interface Candidate {
+    worker: string;
+    ordinal: number;
+    shared: number;
+    /** own is the dedicated job it would keep: the first in name order of those it held. */
+    own: string | undefined;
+    cost: number;
   }
-  // Workers that give up the fewest shared jobs first; lowest ordinal among equals.
-  const candidates = ordered
-    .filter((w) => !taken.has(w))
-    .sort((a, b) => (sharedHeld.get(a) ?? 0) - (sharedHeld.get(b) ?? 0) || compareWorkerNames(a, b));
+  const big: Candidate[] = [];
+  const small: Candidate[] = [];
+  ordered.forEach((worker, ordinal) => {
+    let shared = 0;
+    let own: string | undefined;
+    for (const j of held.get(worker) ?? []) {
+      if (!dedicated.has(j)) shared++;
+      else if (own === undefined || compareJobNames(j, own) < 0) own = j;
+    }
+    const cost = Math.min(shared, base) - (own === undefined ? 0 : 1);
+    (shared > base ? big : small).push({ worker, ordinal, shared, own, cost });
+  });
+  const byCost = (a: Candidate, b: Candidate): number =>
+    a.cost - b.cost ||
+    (a.own === undefined ? 1 : 0) - (b.own === undefined ? 1 : 0) ||
+    a.shared - b.shared ||
+    a.ordinal - b.ordinal;
+  big.sort(byCost);
+  small.sort(byCost);
+  const prefix = (list: readonly Candidate[]): { cost: number[]; stays: number[] } => {
+    const cost = [0];
+    const stays = [0];
+    list.forEach((c, i) => {
+      cost.push((cost[i] as number) + c.cost);
+      stays.push((stays[i] as number) + (c.own === undefined ? 0 : 1));
+    });
+    return { cost, stays };
+  };
+  const bigSums = prefix(big);
+  const smallSums = prefix(small);
+  let best: { k: number; cost: number; stays: number } | undefined;
+  for (let k = Math.max(0, size - small.length); k <= Math.min(size, big.length); k++) {
+    // Fewer big workers left to take the `+1` shares keeps fewer of their jobs in place.
+    const lost = Math.max(0, extra - (big.length - k));
+    const cost = (bigSums.cost[k] as number) + (smallSums.cost[size - k] as number) + lost;
+    const stays = (bigSums.stays[k] as number) + (smallSums.stays[size - k] as number);
+    if (best === undefined || cost < best.cost || (cost === best.cost && stays > best.stays)) {
+      best = { k, cost, stays };
+    }
+  }
+  const k = best?.k ?? 0;
+  const chosen = [...big.slice(0, k), ...small.slice(0, size - k)].sort((a, b) => a.ordinal - b.ordinal);
+  const open: string[] = [];
+  for (const c of chosen) {
+    if (c.own !== undefined) placed.set(c.own, c.worker);
+    else open.push(c.worker);
+  }
   let next = 0;
   for (const j of [...dedicated].sort(compareJobNames)) {
-    if (placed.has(j)) continue;
-    placed.set(j, candidates[next++] as string);
+    if (!placed.has(j)) placed.set(j, open[next++] as string);
   }
   return placed;
 }

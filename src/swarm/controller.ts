@@ -38,9 +38,10 @@ import { assignWork, movedJobs, type Assignment } from "./assign.js";
 import { SwarmError } from "./errors.js";
 import {
   describeWorkerPod,
+  inheritEntries,
   leavingWorkers,
   ownsPod,
-  workerNames,
+  poolMembers,
   workloadOfPod,
   type WorkerPod,
   type Workload,
@@ -393,7 +394,6 @@ export class SwarmController {
       .list()
       .filter((p) => p.metadata?.namespace === namespace && ownsPod(workload, p))
       .map(describeWorkerPod);
-    const workers = workerNames(workload, pods);
     const leaving = leavingWorkers(workload, pods);
     const configMap = await this.readConfigMap(namespace, spec.workerConfigMap.name);
     const owner = configMap && controllerOf(configMap);
@@ -403,7 +403,11 @@ export class SwarmController {
         `ConfigMap ${namespace}/${spec.workerConfigMap.name} (spec.workerConfigMap) is controlled by ${owner.kind} ${owner.name}; give this pool its own worker ConfigMap`,
       );
     }
-    const previous = this.previousConfig(configMap, spec.workerConfigMap.key, namespace);
+    const current = this.previousConfig(configMap, spec.workerConfigMap.key, namespace);
+    // Restarts in flight keep their slots (poolMembers), so a restart moves no jobs.
+    const restarting = spec.refresh.strategy === "restart" ? (pool.status?.pendingRestarts ?? []) : [];
+    const { workers, inherited } = poolMembers(workload, pods, restarting, new Set(current?.keys()));
+    const previous = inheritEntries(current, inherited);
     return { namespace, name, spec, jobs, pods, workers, leaving, configMap, previous };
   }
 

@@ -9,8 +9,7 @@
  * - /metrics: Prometheus text (SwarmMetrics).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { KubewiseError } from "../errors.js";
+import { closeServer, listen, type ListenAddress } from "../http.js";
 import type { PoolAssignment } from "./controller.js";
 import type { SwarmMetrics } from "./metrics.js";
 
@@ -24,11 +23,7 @@ export interface IntrospectionSource {
   assignments(): PoolAssignment[];
 }
 
-/** ListenAddress is where the endpoint listens. */
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
+export type { ListenAddress };
 
 /** AssignmentsResponse is the JSON body of /assignments. */
 export interface AssignmentsResponse {
@@ -53,22 +48,7 @@ export class IntrospectionServer {
   async start(): Promise<ListenAddress> {
     const server = createServer((req, res) => this.handle(req, res));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", (err) =>
-        reject(
-          new KubewiseError(
-            "listen",
-            `cannot listen on ${this.listen.host}:${this.listen.port}: ${err.message}`,
-            {
-              cause: err,
-            },
-          ),
-        ),
-      );
-      server.listen(this.listen.port, this.listen.host, () => resolve());
-    });
-    const addr = server.address() as AddressInfo;
-    return { host: addr.address, port: addr.port };
+    return listen(server, this.listen);
   }
 
   /** stop closes the server and its idle connections. */
@@ -76,8 +56,7 @@ export class IntrospectionServer {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(server);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

@@ -10,11 +10,14 @@
  * assigned to two running pods at once, and a pod deleted for a restart does not change the pool.
  *
  * A Deployment's pods have no stable names, so its workers are the pods it runs now that are not
- * terminating or finished, in name order.
+ * terminating or finished, in name order — except while the controller restarts one (poolMembers):
+ * then the restarted pod keeps its slot until its replacement exists and the old pod is gone, and
+ * the replacement inherits the slot's entry, so a restart never moves jobs to the other workers.
  */
 import type { V1Deployment, V1Pod, V1StatefulSet } from "../kube/index.js";
 import { isPodReady } from "../kube/index.js";
 import { compareWorkerNames } from "./order.js";
+import type { WorkerConfig } from "./workloads.js";
 
 /** WorkloadKind is the kind of a pool's workload. */
 export type WorkloadKind = "StatefulSet" | "Deployment";
@@ -128,4 +131,92 @@ function desiredWorkers(set: V1StatefulSet): Set<string> {
   const names = new Set<string>();
   for (let i = start; i < start + replicas; i++) names.add(`${name}-${i}`);
   return names;
+}
+
+/** RestartInFlight is a restart the controller recorded: the pod of that name and uid is stale. */
+export interface RestartInFlight {
+  name: string;
+  uid: string;
+}
+
+/** PoolMembers are the workers of a pool, and the entries replacement pods take over. */
+export interface PoolMembers {
+  /** workers in ordinal order. */
+  workers: string[];
+  /** inherited maps a restarted Deployment pod's name to its replacement's name. */
+  inherited: Map<string, string>;
+}
+
+/**
+ * poolMembers is workerNames for a pool whose controller restarts pods (`restarting`: the pending
+ * restarts it recorded; `assigned`: the workers of the current worker config).
+ *
+ * Without this, deleting a stale Deployment pod would take it out of the pool at once: its jobs
+ * would go to the survivors, whose entries would change, so they would be restarted in turn — a
+ * chain — and a job could run on the terminating pod and a survivor at once. A StatefulSet avoids
+ * that by name (the replacement has the same name); for a Deployment the restarted pod's slot is
+ * kept instead, as long as the restart is in flight:
+ * - while the old pod is terminating, it stays a worker under its own name, keeping its jobs, and
+ *   a new pod that replaces it (a live pod with no entry yet, paired in ordinal order) waits
+ *   outside the pool, so the jobs do not run twice and the new pod takes no share of the others;
+ * - once the old pod is gone, its replacement inherits the entry (`inherited`, old -> new): same
+ *   jobs, same version, so nothing moves and nobody restarts;
+ * - while no replacement exists yet, the slot is kept under the old name for as many replicas as
+ *   the Deployment is short of (the ReplicaSet owes those pods); a slot the Deployment will not
+ *   replace (it was scaled down meanwhile) is dropped, and its jobs rebalance as for a scale-down.
+ * A pod deleted by anyone else is not a restart in flight and leaves the pool at once.
+ */
+export function poolMembers(
+  workload: Workload,
+  pods: readonly WorkerPod[],
+  restarting: readonly RestartInFlight[] = [],
+  assigned: ReadonlySet<string> = new Set(),
+): PoolMembers {
+  const inherited = new Map<string, string>();
+  if (workload.kind === "StatefulSet") return { workers: workerNames(workload, pods), inherited };
+  const byName = new Map(pods.map((p) => [p.name, p]));
+  const live = pods.filter((p) => !p.terminating && !p.finished).map((p) => p.name);
+  const slots = [
+    ...new Set(
+      restarting
+        .filter((r) => {
+          if (!assigned.has(r.name)) return false;
+          const pod = byName.get(r.name);
+          return pod === undefined || (pod.uid === r.uid && (pod.terminating || pod.finished));
+        })
+        .map((r) => r.name),
+    ),
+  ].sort(compareWorkerNames);
+  const newcomers = live.filter((n) => !assigned.has(n)).sort(compareWorkerNames);
+  const owed = Math.max(0, (workload.object.spec?.replicas ?? 1) - live.length);
+  const workers = new Set(live);
+  let held = 0;
+  slots.forEach((slot, i) => {
+    const replacement = newcomers[i];
+    if (replacement === undefined) {
+      if (held++ < owed) workers.add(slot);
+    } else if (byName.has(slot)) {
+      workers.delete(replacement);
+      workers.add(slot);
+    } else {
+      inherited.set(slot, replacement);
+    }
+  });
+  return { workers: [...workers].sort(compareWorkerNames), inherited };
+}
+
+/** inheritEntries gives each replacement pod the entry of the pod it replaces (poolMembers). */
+export function inheritEntries(
+  config: WorkerConfig | undefined,
+  inherited: ReadonlyMap<string, string>,
+): WorkerConfig | undefined {
+  if (config === undefined || inherited.size === 0) return config;
+  const result = new Map(config);
+  for (const [from, to] of inherited) {
+    const entry = config.get(from);
+    if (entry === undefined) continue;
+    result.delete(from);
+    result.set(to, entry);
+  }
+  return result;
 }

@@ -1,8 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { WorkerPod } from "./members.js";
-import { mergePending, planRollout, samePending, stalePods, type PendingRestart } from "./rollout.js";
-import type { WorkerConfig } from "./workloads.js";
+import type { V1Deployment } from "../kube/index.js";
+import { assignWork } from "./assign.js";
+import { inheritEntries, poolMembers, workerNames, type WorkerPod, type Workload } from "./members.js";
+import {
+  mergePending,
+  planRollout,
+  samePending,
+  stalePods,
+  type PendingRestart,
+  type RolloutStep,
+} from "./rollout.js";
+import { assignmentOf, versionWorkloads, type WorkerConfig } from "./workloads.js";
 
 function pod(name: string, extra: Partial<WorkerPod> = {}): WorkerPod {
   return {
@@ -152,4 +161,125 @@ test("Verifies that planRollout drops entries of workers that left the pool", ()
     [pod("w-0", { ready: false })],
   );
   assert.equal(unready.step.kind, "restart");
+});
+
+// ---- Deployment restarts: the sequence the controller goes through ----------------------------
+
+const web = (replicas: number): Workload => ({
+  kind: "Deployment",
+  object: { metadata: { name: "web", uid: "d-uid" }, spec: { replicas } } as V1Deployment,
+});
+
+/** reconcileOnce is the controller's decision for one reconcile (SwarmController.converge), pure. */
+function reconcileOnce(
+  workload: Workload,
+  jobs: readonly string[],
+  pods: readonly WorkerPod[],
+  current: WorkerConfig,
+  recorded: readonly PendingRestart[],
+): { config: WorkerConfig; pending: PendingRestart[]; step: RolloutStep } {
+  const { workers, inherited } = poolMembers(workload, pods, recorded, new Set(current.keys()));
+  const previous = inheritEntries(current, inherited);
+  const config = versionWorkloads(previous, assignWork(jobs, workers, previous && assignmentOf(previous)));
+  const merged = mergePending(recorded, stalePods(previous, config, pods));
+  const plan = planRollout(merged, workers, pods);
+  return { config, pending: plan.pending, step: plan.step };
+}
+
+test("Verifies that a Deployment pod deleted for a restart keeps its jobs: the survivor is not given them, bumped or restarted", () => {
+  const jobs = ["j1", "j2", "j3", "j4"];
+  // a's jobs changed (version 1), so the controller recorded its pod for a restart and deletes it.
+  const current = config({ "web-a": [["j1", "j2"], 1], "web-b": [["j3", "j4"], 0] });
+  const recorded: PendingRestart[] = [{ name: "web-a", uid: "web-a-uid", version: 1 }];
+  const b = pod("web-b");
+
+  // The bug: without the restart in flight, the terminating pod is no worker, b takes its jobs,
+  // b's version changes and b is marked for a restart too.
+  const terminating = pod("web-a", { terminating: true, ready: false });
+  const naive = versionWorkloads(
+    current,
+    assignWork(jobs, workerNames(web(2), [terminating, b]), assignmentOf(current)),
+  );
+  assert.deepEqual(naive.get("web-b"), { jobs: ["j1", "j2", "j3", "j4"], version: 1 });
+  assert.equal(stalePods(current, naive, [terminating, b])[0]?.name, "web-b");
+
+  const stages: [string, WorkerPod[]][] = [
+    ["a terminating, no replacement yet", [terminating, b]],
+    ["a gone, the ReplicaSet has not created the replacement yet", [b]],
+    [
+      "a terminating, its replacement c created",
+      [terminating, pod("web-c", { ready: false, started: false }), b],
+    ],
+    ["a terminating, c running already", [terminating, pod("web-c"), b]],
+  ];
+  for (const [what, pods] of stages) {
+    const r = reconcileOnce(web(2), jobs, pods, current, recorded);
+    assert.deepEqual(r.config, current, `${what}: the config does not change`);
+    assert.deepEqual(r.pending, recorded, `${what}: b is not marked for a restart`);
+    assert.equal(r.step.kind, "wait", what);
+  }
+  // a is gone and c is there: c inherits a's entry, version and all; b is untouched.
+  const c = pod("web-c", { ready: false });
+  const inherited = reconcileOnce(web(2), jobs, [c, b], current, recorded);
+  assert.deepEqual(inherited.config, config({ "web-b": [["j3", "j4"], 0], "web-c": [["j1", "j2"], 1] }));
+  assert.deepEqual(inherited.pending, [], "a's restart is done; nothing else to restart");
+  // Once written, the next reconcile (the status no longer records a) changes nothing.
+  const after = reconcileOnce(web(2), jobs, [pod("web-c"), b], inherited.config, inherited.pending);
+  assert.deepEqual(after.config, inherited.config);
+  assert.deepEqual(after.step, { kind: "idle" });
+});
+
+test("Verifies that a Deployment restart walks one pod at a time, each stale pod restarted once, and a job change after it restarts only the changed workers", () => {
+  // Both a and b changed: a is restarted first; b waits for a's replacement to be Ready.
+  const jobs = ["j1", "j2", "j3", "j4"];
+  const current = config({ "web-a": [["j1", "j2"], 1], "web-b": [["j3", "j4"], 2] });
+  const recorded: PendingRestart[] = [
+    { name: "web-a", uid: "web-a-uid", version: 1 },
+    { name: "web-b", uid: "web-b-uid", version: 2 },
+  ];
+  const b = pod("web-b");
+  const first = reconcileOnce(web(2), jobs, [pod("web-a"), b], current, recorded);
+  assert.equal(first.step.kind === "restart" && first.step.target.name, "web-a");
+  const replaced = reconcileOnce(web(2), jobs, [pod("web-c", { ready: false }), b], current, recorded);
+  assert.deepEqual(replaced.pending, [recorded[1]], "a is done; b still pending, once");
+  assert.match(replaced.step.kind === "wait" ? replaced.step.message : "", /web-c to be Ready/);
+  const second = reconcileOnce(web(2), jobs, [pod("web-c"), b], replaced.config, replaced.pending);
+  assert.equal(second.step.kind === "restart" && second.step.target.name, "web-b");
+  const done = reconcileOnce(web(2), jobs, [pod("web-c"), pod("web-d")], second.config, second.pending);
+  assert.deepEqual(done.pending, []);
+  assert.deepEqual(
+    done.config,
+    config({ "web-c": [["j1", "j2"], 1], "web-d": [["j3", "j4"], 2] }),
+    "each slot passed on, nothing moved",
+  );
+  // A new job lands on one worker: only that one is recorded.
+  const more = reconcileOnce(web(2), [...jobs, "j5"], [pod("web-c"), pod("web-d")], done.config, []);
+  assert.deepEqual(
+    more.pending.map((p) => p.name),
+    ["web-c"],
+  );
+});
+
+test("Verifies that a restarted Deployment pod's slot is dropped when the Deployment will not replace it, and pods deleted by others leave at once", () => {
+  const current = config({ "web-a": [["j1", "j2"], 1], "web-b": [["j3", "j4"], 0] });
+  const recorded: PendingRestart[] = [{ name: "web-a", uid: "web-a-uid", version: 1 }];
+  // Scaled down to 1 meanwhile: no replacement is owed, so a's jobs go to b as on a scale-down.
+  assert.deepEqual(poolMembers(web(1), [pod("web-b")], recorded, new Set(current.keys())).workers, ["web-b"]);
+  // No restart recorded: a terminating pod is no worker (an eviction, a rollout).
+  assert.deepEqual(
+    poolMembers(web(2), [pod("web-a", { terminating: true }), pod("web-b")], [], new Set(current.keys()))
+      .workers,
+    ["web-b"],
+  );
+  // A recorded uid that is not the terminating pod's (a newer pod of that name) is no restart in flight.
+  assert.deepEqual(
+    poolMembers(
+      web(2),
+      [pod("web-a", { uid: "other", terminating: true }), pod("web-b")],
+      recorded,
+      new Set(current.keys()),
+    ).workers,
+    ["web-b"],
+  );
+  assert.equal(inheritEntries(current, new Map()), current);
 });

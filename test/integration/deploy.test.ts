@@ -22,7 +22,7 @@ import {
   type DeployTarget,
 } from "../../src/deploy/index.js";
 import { ConfigError } from "../../src/config/index.js";
-import { ResourceWatcher, isNotFound, type V1Pod } from "../../src/kube/index.js";
+import { ResourceWatcher, isNotFound, type V1Deployment, type V1Pod } from "../../src/kube/index.js";
 import { testCluster, testNamespace } from "./support/cluster.js";
 
 const dir = mkdtempSync(join(tmpdir(), "kubewise-deploy-"));
@@ -358,7 +358,7 @@ test("Verifies that an unschedulable new revision is reported as such and rolled
   const ns = await testNamespace(t, "deploy");
   await apply(client, target(spec(fixed("ghcr.io/acme/api:1.0")), ns));
   // Nodes offer 8 CPUs: a 64-CPU request can never be scheduled.
-  const huge = spec(fixed("ghcr.io/acme/api:1.1", 'resource_request: { cpu: "64", memory: 128Mi }\n'));
+  const huge = spec(fixed("ghcr.io/acme/api:1.1", 'resource_request: { cpu: "64000m", memory: 128Mi }\n'));
   const report = await apply(client, target(huge, ns), true);
   const rollout = report.rollout;
   assert.equal(rollout?.state, "failed");
@@ -369,6 +369,70 @@ test("Verifies that an unschedulable new revision is reported as such and rolled
   const d = await client.apps.readNamespacedDeployment({ namespace: ns, name: "api" });
   assert.equal(d.spec?.template.spec?.containers[0]?.resources?.requests?.cpu, "100m");
 });
+
+test("Verifies that moving from fixed replicas to autoscaling never drops the Deployment's replica count: kubewise hands spec.replicas over instead of resetting it to 1", async (t) => {
+  const { client } = testCluster();
+  const ns = await testNamespace(t, "deploy");
+  await apply(client, target(spec(fixed("ghcr.io/acme/api:1.0").replace("replicas: 2", "replicas: 3")), ns));
+  // Every spec.replicas the Deployment takes, as the API server stores it, from now on.
+  const seen: number[] = [];
+  const deployments = new ResourceWatcher<V1Deployment>(client, {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    namespace: ns,
+  });
+  t.after(() => deployments.stop());
+  deployments.on((e) => {
+    if (e.object.spec?.replicas !== undefined) seen.push(e.object.spec.replicas);
+  });
+  deployments.start();
+  await deployments.synced();
+
+  const autoscaled = target(
+    spec(fixed("ghcr.io/acme/api:1.0").replace("replicas: 2", "min_containers: 2\nmax_containers: 5")),
+    ns,
+  );
+  const plan = await planService(client, autoscaled);
+  const planned = plan.objects.find((o) => o.ref.kind === "Deployment");
+  assert.equal(planned?.handoverReplicas, 3);
+  assert.deepEqual(planned?.changes, [], "the plan shows no replica change, not 3 -> 1");
+  const report = await apply(client, autoscaled);
+  assert.equal(report.rollout?.state, "ready");
+  const d = await client.apps.readNamespacedDeployment({ namespace: ns, name: "api" });
+  // Wait until the watcher has seen the Deployment as it is now, so no event is missed.
+  await waitFor(() =>
+    deployments.list().some((x) => x.metadata?.resourceVersion === d.metadata?.resourceVersion),
+  );
+  assert.ok(seen.length > 0);
+  assert.ok(Math.min(...seen) >= 3, `spec.replicas went ${seen.join(" -> ")}`);
+  assert.equal(d.spec?.replicas, 3);
+  const kubewise = d.metadata?.managedFields?.find(
+    (f) => f.manager === "kubewise" && f.operation === "Apply",
+  );
+  assert.equal(
+    (kubewise?.fieldsV1 as { "f:spec"?: Record<string, unknown> })["f:spec"]?.["f:replicas"],
+    undefined,
+    "kubewise no longer owns spec.replicas, so the HPA can set it",
+  );
+  const again = await apply(client, autoscaled);
+  assert.deepEqual(
+    again.objects.map((o) => `${o.ref.kind} ${o.result}`),
+    [
+      "Service unchanged",
+      "Deployment unchanged",
+      "HorizontalPodAutoscaler unchanged",
+      "PodDisruptionBudget unchanged",
+    ],
+  );
+});
+
+async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail("timed out waiting");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 test("Verifies that bad specs give clear errors and apply nothing: invalid fields, a value the API server rejects, a missing namespace, a foreign object", async (t) => {
   const { client } = testCluster();

@@ -1,8 +1,9 @@
 /**
  * `jobs tune` end to end on the embedded cluster: a servo with the JobSettingsConnector and the
  * `jobs` measure connector, driven by the in-process local optimizer, while Jobs of the tuned app
- * id keep arriving. ADJUST writes the settings ConfigMap, the admission webhook (in-process,
- * registered at a 127.0.0.1 URL) applies them to the next job pods, KWOK runs those pods, and
+ * id keep arriving. ADJUST writes the settings ConfigMap of the jobs' namespace, the admission
+ * webhook (in-process, following every namespace's settings ConfigMap as `jobs webhook` does by
+ * default, registered at a 127.0.0.1 URL) applies them to the next job pods, KWOK runs those pods, and
  * MEASURE reports their run times. Then the same through the CLI, `kubewise jobs tune -c FILE`.
  */
 import { test, type TestContext } from "node:test";
@@ -16,17 +17,16 @@ import {
   ConfigMapSettings,
   DEFAULT_APP_ID_PATH,
   JOB_LABEL,
-  JobSettingsConnector,
   SETTINGS_ANNOTATION,
   SETTINGS_CONFIGMAP,
   SETTINGS_KEY,
-  WatchedJobsMeasure,
   WebhookServer,
-  configMapSettingsStore,
+  jobsTuneConnectors,
   createServingCertificate,
   parseAppIdPath,
   parseJobsTuneConfig,
   parseSettingsDocument,
+  podSettingsIdentity,
   registerWebhook,
   unregisterWebhook,
   type TunedSettings,
@@ -158,6 +158,39 @@ function assertMeasured(m: Measurement): void {
   assert.ok(scalar("duration_p90") >= scalar("duration_p50"), JSON.stringify(m));
 }
 
+/**
+ * assertMeasuredRuns checks that each measurement counted only the runs made with the settings
+ * current then: the baseline's pods untouched, the trial's stamped with the adjust's version and
+ * carrying its values.
+ */
+async function assertMeasuredRuns(
+  namespace: string,
+  measurements: Measurement[],
+  tuned: TunedValues,
+  version: string,
+): Promise<void> {
+  const [baseline, trial] = measurements as [Measurement, Measurement];
+  const pods = await client().core.listNamespacedPod({ namespace });
+  const byUid = new Map(pods.items.map((p) => [p.metadata?.uid ?? "", p]));
+  const measuredPods = (m: Measurement): V1Pod[] =>
+    (m.annotations?.runs ?? "").split(",").map((uid) => {
+      const pod = byUid.get(uid);
+      assert.ok(pod, `measured run ${uid} is a pod of the namespace`);
+      return pod;
+    });
+  assert.equal(baseline.annotations?.tuned_settings, "");
+  for (const pod of measuredPods(baseline)) {
+    const name = pod.metadata?.name;
+    assert.equal(pod.metadata?.annotations?.[SETTINGS_ANNOTATION], undefined, name);
+    assert.equal(container(pod).resources?.limits?.cpu, UNTUNED.cpu, name);
+  }
+  assert.equal(trial.annotations?.tuned_settings, version);
+  for (const pod of measuredPods(trial)) {
+    assertTunedPod(pod, tuned, `measured pod ${pod.metadata?.name ?? ""}`);
+    assert.equal(podSettingsIdentity(pod.metadata?.annotations), version);
+  }
+}
+
 /** savedSettings reads the app's entry of the settings ConfigMap. */
 async function savedSettings(namespace: string): Promise<TunedSettings | undefined> {
   const cm = await client().core.readNamespacedConfigMap({ namespace, name: SETTINGS_CONFIGMAP });
@@ -178,10 +211,14 @@ async function eventually<T>(
   }
 }
 
-/** startWebhook serves the admission webhook in-process, following the namespace's settings ConfigMap, and registers it for the namespace. */
+/**
+ * startWebhook serves the admission webhook in-process as `jobs webhook` does by default,
+ * following the settings ConfigMaps of every namespace (so the one ADJUST writes in the jobs'
+ * namespace too), and registers it for the namespace.
+ */
 async function startWebhook(t: TestContext, ns: string): Promise<void> {
   const cert = await createServingCertificate({ dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
-  const followed = new ConfigMapSettings({ client: client(), namespace: ns });
+  const followed = new ConfigMapSettings({ client: client() });
   await followed.start();
   t.after(() => followed.stop());
   const server = new WebhookServer({
@@ -227,15 +264,16 @@ test("Verifies that `jobs tune` closes the loop on batch jobs: ADJUST writes the
         max_trials: 2,
         apply_best: false,
         idle_sleep: 1,
-        // The warmup lets the job pods created before the adjust finish outside the window.
-        measure: { duration: 40, warmup: 3 },
+        // No warmup: the job pods created before the adjust finish inside the window, and the
+        // measurement must leave them out by their settings stamp.
+        measure: { duration: 40, warmup: 0 },
       },
     },
     "jobs-tune test config",
   );
   assert.ok(config.optimizer);
 
-  const connector = new JobSettingsConnector(config, { store: configMapSettingsStore(client(), ns) });
+  const { adjuster: connector, measurer: measure } = jobsTuneConnectors(client(), config);
   const adjusts: { values: Record<string, number | string>; startedAt: number }[] = [];
   const recordingAdjuster: AdjustConnector = {
     name: connector.name,
@@ -247,7 +285,6 @@ test("Verifies that `jobs tune` closes the loop on batch jobs: ADJUST writes the
       return outcome;
     },
   };
-  const measure = new WatchedJobsMeasure(config.measure, { client: client(), namespace: ns });
   const measurements: Measurement[] = [];
   const recordingMeasurer: MeasureConnector = {
     name: measure.name,
@@ -305,9 +342,12 @@ test("Verifies that `jobs tune` closes the loop on batch jobs: ADJUST writes the
     THREADS: Number(tuned.threads),
   });
 
-  // Each MEASURE counted at least two runs, with their durations.
+  // Each MEASURE counted at least two runs, with their durations, and only runs made with the
+  // settings current then.
   assert.equal(measurements.length, 2);
   measurements.forEach(assertMeasured);
+  assert.ok(saved?.version, "the adjust wrote a version");
+  await assertMeasuredRuns(ns, measurements, tuned, saved.version);
 
   // Once the webhook serves the new settings, every job pod created afterwards carries them.
   const probe = jobPodTemplate(ns, "probe");
@@ -330,16 +370,6 @@ test("Verifies that `jobs tune` closes the loop on batch jobs: ADJUST writes the
   await feeder.stop();
   const pods = await podsOf();
   for (const job of after) assertTunedPod(pods.get(job.name) as V1Pod, tuned, job.name);
-  // Job pods of Jobs created well before the adjust (the Job controller makes the pod a moment
-  // after the Job) ran with their own settings.
-  const before = feeder.created.filter((j) => j.at < adjust.startedAt - 2000);
-  assert.ok(before.length >= 2, "the baseline trial measured jobs created before the adjust");
-  for (const job of before) {
-    const pod = pods.get(job.name);
-    assert.ok(pod, `the pod of Job ${job.name}`);
-    assert.equal(container(pod).resources?.limits?.cpu, UNTUNED.cpu, job.name);
-    assert.equal(envOf(pod, "THREADS"), UNTUNED.threads, job.name);
-  }
 });
 
 test("Verifies that `kubewise jobs tune -c FILE` runs the local optimizer's study over the job runs, writes the settings ConfigMap and prints the study summary", async (t) => {

@@ -1,9 +1,11 @@
 /**
  * The jobs admission webhook on the real API server: registered with a generated CA and a URL on
- * 127.0.0.1 (the embedded kube-apiserver runs on this machine), it applies the tuned settings
- * the servo's adjust wrote to the settings ConfigMap to each new job pod, and with the webhook
- * down pods are admitted unchanged (failurePolicy Ignore). Once in-process, once through the
- * CLI (`jobs cert`, `jobs install-webhook`, `jobs webhook --settings-namespace`).
+ * 127.0.0.1 (the embedded kube-apiserver runs on this machine), it applies to each new job pod
+ * the tuned settings the servo's adjust wrote to the settings ConfigMap of the pod's own
+ * namespace (two namespaces with the same app id each get their own; a namespace without the
+ * ConfigMap gets none), and with the webhook down pods are admitted unchanged (failurePolicy
+ * Ignore). Once in-process, once through the CLI (`jobs cert`, `jobs install-webhook`,
+ * `jobs webhook` with its default, every namespace's ConfigMap).
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
@@ -16,6 +18,7 @@ import {
   DEFAULT_APP_ID_PATH,
   JOB_LABEL,
   SETTINGS_ANNOTATION,
+  SETTINGS_CONFIGMAP,
   WebhookServer,
   createServingCertificate,
   parseAppIdPath,
@@ -120,7 +123,7 @@ function tempDir(t: TestContext): string {
 test("Verifies that the registered webhook applies the tuned cpu, mem and env of a job pod's app id, and that pods are admitted unchanged when it is down", async (t) => {
   const ns = await testNamespace(t, "jobs-wh");
   const cert = await createServingCertificate({ dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
-  const settings = new ConfigMapSettings({ client: client(), namespace: ns });
+  const settings = new ConfigMapSettings({ client: client() });
   await settings.start();
   t.after(() => settings.stop());
   const server = new WebhookServer({
@@ -167,6 +170,53 @@ test("Verifies that the registered webhook applies the tuned cpu, mem and env of
   assertUntouched(await create(jobPod(ns, "render-down", "render")));
 });
 
+test("Verifies that two namespaces with the same app id each get their own namespace's settings, and a namespace without the ConfigMap gets none", async (t) => {
+  const [first, second, bare] = await Promise.all([
+    testNamespace(t, "jobs-wh-a"),
+    testNamespace(t, "jobs-wh-b"),
+    testNamespace(t, "jobs-wh-none"),
+  ]);
+  const cert = await createServingCertificate({ dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
+  const settings = new ConfigMapSettings({ client: client() });
+  await settings.start();
+  t.after(() => settings.stop());
+  const server = new WebhookServer({
+    port: 0,
+    certPem: cert.certPem,
+    keyPem: cert.keyPem,
+    appIdPath: parseAppIdPath(DEFAULT_APP_ID_PATH),
+    settings,
+  });
+  const port = await server.start();
+  t.after(() => server.stop());
+  const name = `kubewise-jobs-${first}`;
+  await registerWebhook(client(), {
+    name,
+    endpoint: { url: `https://127.0.0.1:${port}/mutate` },
+    caPem: cert.caPem,
+    namespaces: [first, second, bare],
+  });
+  t.after(() => unregisterWebhook(client(), name));
+
+  await saveTunedSettings(client(), first, "render", tuned);
+  await saveTunedSettings(client(), second, "render", { ...tuned, cpu: 1.5, version: "adjust-b" });
+  await waitMutated(jobPod(first, "probe", "render"), "500m");
+  await waitMutated(jobPod(second, "probe", "render"), "1500m");
+
+  assertTuned(await create(jobPod(first, "render-1", "render")), "500m");
+  const other = await create(jobPod(second, "render-1", "render"));
+  assertTuned(other, "1500m");
+  assert.match(other.metadata?.annotations?.[SETTINGS_ANNOTATION] ?? "", /adjust-b/);
+  // The webhook answers for that namespace too (it is registered there), with nothing to apply.
+  assertUntouched(await create(jobPod(bare, "render-1", "render")));
+
+  // Deleting one namespace's ConfigMap takes its settings away, and only its.
+  await client().core.deleteNamespacedConfigMap({ namespace: second, name: SETTINGS_CONFIGMAP });
+  await waitMutated(jobPod(second, "probe", "render"), "200m");
+  assertUntouched(await create(jobPod(second, "render-2", "render")));
+  assertTuned(await create(jobPod(first, "render-2", "render")), "500m");
+});
+
 interface CliRun {
   child: ChildProcess;
   output: () => string;
@@ -201,7 +251,7 @@ function results(output: string): string[] {
     .map((line) => (JSON.parse(line) as { result: string }).result);
 }
 
-test("Verifies that `jobs cert`, `jobs install-webhook` and `jobs webhook --settings-namespace` set the webhook up end to end", async (t) => {
+test("Verifies that `jobs cert`, `jobs install-webhook` and `jobs webhook` (every namespace's settings) set the webhook up end to end", async (t) => {
   const ns = await testNamespace(t, "jobs-wh");
   const dir = tempDir(t);
   await runToEnd(["jobs", "cert", "--ip", "127.0.0.1", "--out-dir", dir]);
@@ -232,7 +282,7 @@ test("Verifies that `jobs cert`, `jobs install-webhook` and `jobs webhook --sett
   );
 
   await saveTunedSettings(client(), ns, "render", tuned);
-  const server = runCli([
+  const webhookArgs = (...more: string[]): string[] => [
     "jobs",
     "webhook",
     "--listen",
@@ -241,9 +291,9 @@ test("Verifies that `jobs cert`, `jobs install-webhook` and `jobs webhook --sett
     join(dir, "tls.crt"),
     "--key-file",
     join(dir, "tls.key"),
-    "--settings-namespace",
-    ns,
-  ]);
+    ...more,
+  ];
+  const server = runCli(webhookArgs());
   t.after(() => server.child.kill("SIGKILL"));
   await waitMutated(jobPod(ns, "probe", "render"), "500m").catch((err: Error) => {
     throw new Error(`${err.message}\n${server.output()}`);
@@ -253,4 +303,27 @@ test("Verifies that `jobs cert`, `jobs install-webhook` and `jobs webhook --sett
   server.child.kill("SIGTERM");
   assert.equal(await server.exited, 0, server.output());
   assertUntouched(await create(jobPod(ns, "render-down", "render")));
+
+  // --only-namespace follows that namespace's ConfigMap alone.
+  const only = runCli(webhookArgs("--only-namespace", ns));
+  t.after(() => only.child.kill("SIGKILL"));
+  await waitMutated(jobPod(ns, "probe", "render"), "500m").catch((err: Error) => {
+    throw new Error(`${err.message}\n${only.output()}`);
+  });
+  only.child.kill("SIGTERM");
+  assert.equal(await only.exited, 0, only.output());
+
+  const refused: [string[], RegExp][] = [
+    [["--settings-namespace", ns], /--settings-namespace was removed: .* use --only-namespace/],
+    [
+      ["--only-namespace", ns, "--settings-file", join(dir, "settings.yaml")],
+      /--settings-file or --only-namespace, not both/,
+    ],
+    [["--only-namespace", "Not_A_Namespace"], /"Not_A_Namespace" is not a namespace name/],
+  ];
+  for (const [flags, message] of refused) {
+    const run = runCli(webhookArgs(...flags));
+    assert.notEqual(await run.exited, 0, `kubewise jobs webhook ${flags.join(" ")} was not refused`);
+    assert.match(run.output(), message);
+  }
 });

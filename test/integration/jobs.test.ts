@@ -12,6 +12,7 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -693,6 +694,24 @@ test("Verifies that the pod watcher fails at start naming a namespace it may not
   );
   assert.equal(await cli.exited, 1, cli.output());
   assert.match(cli.output(), new RegExp(`error: cannot watch pods in namespace "${ns}": .*forbidden`));
+});
+
+test("Verifies that a watched namespace that does not exist fails the watcher at start, naming it and POD_NAMESPACES", async (t) => {
+  const ns = await testNamespace(t, "jobs");
+  const dir = tempDir(t);
+  const missing = `defualt-${randomBytes(3).toString("hex")}`;
+  const cli = runCli(
+    ["jobs", "watch", "--url", "http://127.0.0.1:9/{app_id}", "--outbox", join(dir, "outbox.sqlite")],
+    { POD_NAMESPACES: `${ns},${missing}` },
+  );
+  assert.equal(await cli.exited, 1, cli.output());
+  assert.match(cli.output(), new RegExp(`error: POD_NAMESPACES lists "${missing}", which does not exist`));
+  const error =
+    cli
+      .output()
+      .split("\n")
+      .find((l) => l.startsWith("error: ")) ?? "";
+  assert.ok(!error.includes(ns), `an existing namespace is not named: ${error}`);
 });
 
 test("Verifies that the servo's jobs connector measures the runs of its app id that finish in the MEASURE: count, mean, p50, p90", async (t) => {

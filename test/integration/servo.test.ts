@@ -19,6 +19,8 @@ import {
 import { testCluster, testNamespace } from "./support/cluster.js";
 
 const seedText = readFileSync("test/fixtures/servo/seed.yaml", "utf8");
+type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test documents are edited freely
+
 const noOptimizer: OptimizerTransport = { target: "none", send: () => Promise.reject(new Error("unused")) };
 
 /** seedConfig is the seed's example YAML with the namespace pointed at the test's own. */
@@ -326,16 +328,21 @@ test("Verifies that an existing tuning pod with the original's underscore annota
   assert.deepEqual([settings?.cpu?.value, settings?.mem?.value, settings?.replicas?.value], [1, 1, 1]);
 });
 
+/**
+ * restartDuringSettlement adjusts the tuning pod with the k8slive section edited by `live` and
+ * the adjust's `control`, and patches a restart into the pod once it is ready.
+ */
 async function restartDuringSettlement(
   ns: string,
-  onFail: "destroy" | "nop",
+  live: Record<string, unknown>,
+  control: Record<string, unknown> = { settlement: 30 },
 ): Promise<Record<string, unknown>> {
   const { client } = testCluster();
   await createMain(ns);
   const servo = servoFor(
-    seedConfig(ns, (doc) => ((doc.k8slive as Record<string, unknown>).on_fail = onFail)),
+    seedConfig(ns, (doc) => Object.assign(doc.k8slive as Record<string, unknown>, live)),
   );
-  const pending = servo.execute(tuningAdjust({ cpu: 0.5, mem: 0.5, replicas: 1 }, { settlement: 30 }));
+  const pending = servo.execute(tuningAdjust({ cpu: 0.5, mem: 0.5, replicas: 1 }, control));
   await waitForPodReady(client, ns, "opsani-tuning", { timeoutMs: 60_000 });
   await client.core.patchNamespacedPodStatus({
     namespace: ns,
@@ -348,7 +355,7 @@ async function restartDuringSettlement(
 test("Verifies that a restart during settlement is rejected as unstable and on_fail destroy deletes the tuning pod", async (t) => {
   const ns = await testNamespace(t, "servo-unstable");
   const started = Date.now();
-  const reply = await restartDuringSettlement(ns, "destroy");
+  const reply = await restartDuringSettlement(ns, { on_fail: "destroy" });
   assert.deepEqual([reply.status, reply.reason], ["rejected", "unstable"], JSON.stringify(reply));
   assert.match(String(reply.message), /restarted 1 time\(s\).*Destroy succeeded/);
   assert.ok(Date.now() - started < 25_000, "the restart ends the settlement at once");
@@ -357,7 +364,7 @@ test("Verifies that a restart during settlement is rejected as unstable and on_f
 
 test("Verifies that on_fail nop leaves the failed tuning pod in place", async (t) => {
   const ns = await testNamespace(t, "servo-nop");
-  const reply = await restartDuringSettlement(ns, "nop");
+  const reply = await restartDuringSettlement(ns, { on_fail: "nop" });
   assert.deepEqual([reply.status, reply.reason], ["rejected", "unstable"]);
   assert.ok(await tuningPod(ns), "the pod is kept for inspection");
 });
@@ -443,4 +450,106 @@ test("Verifies that a crash during the main rollout is rejected as unstable and 
     d.spec?.template.spec?.containers[0]?.env?.find((e) => e.name === "COMMIT_DELAY")?.value,
     "20",
   );
+});
+
+test("Verifies that a cancelled adjust answers cancelled and does not apply on_fail: the tuning pod stays", async (t) => {
+  const { client } = testCluster();
+  const ns = await testNamespace(t, "servo-cancel");
+  await createMain(ns);
+  const servo = servoFor(seedConfig(ns)); // on_fail: destroy
+  const stop = new AbortController();
+  const pending = servo.execute(
+    tuningAdjust({ cpu: 0.5, mem: 0.5, replicas: 1 }, { settlement: 60 }),
+    stop.signal,
+  );
+  await waitForPodReady(client, ns, "opsani-tuning", { timeoutMs: 60_000 });
+  stop.abort(new Error("interrupted by SIGTERM"));
+  const reply = await pending;
+  assert.equal(reply.status, "cancelled", JSON.stringify(reply));
+  assert.match(String(reply.message), /interrupted by SIGTERM/);
+  assert.ok(await tuningPod(ns), "on_fail destroy is not applied to a cancel");
+});
+
+test("Verifies that without adjust_on, deploy_to alone gates the tuning pod: a missing or other deploy_to skips it", async (t) => {
+  const ns = await testNamespace(t, "servo-deployto");
+  await createMain(ns);
+  const servo = servoFor(
+    seedConfig(ns, (doc) => {
+      delete (doc.k8slive as Record<string, unknown>).adjust_on;
+    }),
+  );
+  for (const userdata of [{}, { deploy_to: "main" }]) {
+    const reply = await servo.execute(tuningAdjust({ cpu: 0.5, replicas: 1 }, { userdata }));
+    assert.equal(reply.status, "ok", JSON.stringify(reply));
+    assert.equal(await tuningPod(ns), undefined, `no tuning pod for userdata ${JSON.stringify(userdata)}`);
+  }
+  const reply = await servo.execute(tuningAdjust({ cpu: 0.5, replicas: 1 }));
+  assert.equal(reply.status, "ok", JSON.stringify(reply));
+  assert.ok(await tuningPod(ns), "deploy_to tuning creates it");
+});
+
+test("Verifies that cpu_selector request and mem_selector limit write and read only that side of the tuning pod's resources", async (t) => {
+  const ns = await testNamespace(t, "servo-selectors");
+  await createMain(ns);
+  const servo = servoFor(
+    seedConfig(ns, (doc) => {
+      const live = doc.k8slive as Record<string, unknown>;
+      live.cpu_selector = "request";
+      live.mem_selector = "limit";
+    }),
+  );
+  const reply = await servo.execute(tuningAdjust({ cpu: 0.375, mem: 0.75, replicas: 1 }));
+  assert.equal(reply.status, "ok", JSON.stringify(reply));
+  // As servo-k8s does: the selected side is set and the other removed, so the API server
+  // defaults a missing request to the limit.
+  const c = (await tuningPod(ns))?.spec?.containers[0];
+  assert.deepEqual({ ...c?.resources?.requests }, { cpu: "375m", memory: "768Mi" });
+  assert.deepEqual({ ...c?.resources?.limits }, { memory: "768Mi" }, "the cpu limit is removed");
+  const tuning = components(await servo.execute(describe))["opsani-tuning"]?.settings;
+  assert.deepEqual([tuning?.cpu?.value, tuning?.mem?.value], [0.375, 0.75]);
+});
+
+test("Verifies that the k8slive settlement from the config is watched when the adjust's control gives none", async (t) => {
+  const ns = await testNamespace(t, "servo-cfg-settle");
+  const reply = await restartDuringSettlement(ns, { settlement: 30 }, { settlement: undefined });
+  assert.deepEqual([reply.status, reply.reason], ["rejected", "unstable"], JSON.stringify(reply));
+});
+
+test("Verifies that the k8s connector refuses to change a pinned setting and lets the others through when it is repeated at its value", async (t) => {
+  const { client } = testCluster();
+  const ns = await testNamespace(t, "servo-pinned");
+  await createMain(ns);
+  const servo = servoFor(
+    seedConfig(ns, (doc) => {
+      const settings = (doc.k8s as Doc).application.components["web-main/main"].settings as Doc;
+      settings.cpu.pinned = true;
+    }),
+  );
+  const adjustMain = (settings: Record<string, number>): ReturnType<typeof parseCommand> =>
+    parseCommand({
+      cmd: "ADJUST",
+      param: {
+        state: {
+          application: {
+            components: {
+              "web-main/main": {
+                settings: Object.fromEntries(Object.entries(settings).map(([k, value]) => [k, { value }])),
+              },
+            },
+          },
+        },
+        control: { userdata: { deploy_to: "main" }, settlement: 0 },
+      },
+    });
+  const refused = await servo.execute(adjustMain({ cpu: 1, replicas: 2 }));
+  assert.deepEqual([refused.status, refused.reason], ["failed", "adjust-failed"], JSON.stringify(refused));
+  assert.match(String(refused.message), /setting cpu is pinned at 0\.25; it cannot be changed to 1/);
+  const untouched = await client.apps.readNamespacedDeployment({ namespace: ns, name: "web-main" });
+  assert.equal(untouched.metadata?.generation, 1, "nothing was applied");
+
+  const repeated = await servo.execute(adjustMain({ cpu: 0.25, replicas: 2 }));
+  assert.equal(repeated.status, "ok", JSON.stringify(repeated));
+  const d = await client.apps.readNamespacedDeployment({ namespace: ns, name: "web-main" });
+  assert.equal(d.spec?.replicas, 2);
+  assert.equal(d.spec?.template.spec?.containers[0]?.resources?.requests?.cpu, "250m");
 });

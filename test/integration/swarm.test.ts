@@ -6,10 +6,11 @@
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parse, parseAllDocuments } from "yaml";
 import type { KubernetesObject, V1Deployment, V1Lease, V1StatefulSet } from "../../src/kube/index.js";
 import { KubeClient, LeaderElector, applyObject, patchObject, waitForObject } from "../../src/kube/index.js";
@@ -631,6 +632,60 @@ test("Verifies that a Deployment pool assigns jobs to pod names and, on scale-do
   assert.equal(moved.length + (three.get(gone)?.jobs.length ?? 0), 7, "every job assigned once");
 });
 
+test("Verifies that a Deployment pool with refresh: restart restarts only the workers whose jobs changed, each once, and the replacements inherit their entries", async (t) => {
+  await ensureCrd();
+  const ns = await testNamespace(t, "swarm");
+  await applyObject(admin(), deployment(ns, 3));
+  await podsReady(ns, 3);
+  await applyObject(
+    admin(),
+    pool(ns, "streams", {
+      workload: { kind: "Deployment", name: "workers" },
+      jobs: { inline: jobs("a", "b", "c", "d", "e", "f", "g", "h", "i") },
+      refresh: { strategy: "restart" },
+    }),
+  );
+  const controller = startController(t, ns);
+  await waitPool(ns, "streams", settled(3), "3 pods assigned");
+  const before = await podUids(ns);
+  const initial = await workerConfig(ns, "workers-config");
+  const [first, second, third] = [...initial.keys()];
+  assert.ok(first && second && third);
+  assert.deepEqual(initial.get(third)?.jobs, jobs("g", "h", "i"));
+  assert.equal(await controller.metrics.count("restarts"), 0);
+
+  // a -> y on the first worker, d -> z on the second: those two change, the third does not. While
+  // the first pod is being replaced, its jobs must not go to the others (which would change them
+  // and restart them too).
+  await setJobs(ns, "streams", jobs("y", "b", "c", "z", "e", "f", "g", "h", "i"));
+  await waitPool(
+    ns,
+    "streams",
+    (x) => settled(3)(x) && (x.status?.workers ?? []).filter((w) => w.version === 1).length === 2,
+    "the job change rolled out",
+  );
+  // Longer than the controller's requeue: a chain would show up as more restarts by now.
+  await new Promise((r) => setTimeout(r, 3_000));
+  const after = await podUids(ns);
+  assert.deepEqual(restartedPods(before, after), [first, second].sort(), "only the changed workers");
+  assert.equal(after.get(third), before.get(third), "the unchanged worker's pod runs on");
+  assert.equal(await controller.metrics.count("restarts"), 2, "each changed worker restarted once");
+  const config = await workerConfig(ns, "workers-config");
+  assert.deepEqual([...config.keys()].sort(), [...after.keys()].sort(), "one entry per running pod");
+  assert.deepEqual(config.get(third), { jobs: jobs("g", "h", "i"), version: 0 });
+  assert.deepEqual(
+    [...config]
+      .filter(([w]) => w !== third)
+      .map(([, e]) => [e.jobs.join(","), e.version])
+      .sort(),
+    [
+      [jobs("b", "c", "y").join(","), 1],
+      [jobs("e", "f", "z").join(","), 1],
+    ],
+    "the replacements inherited the changed entries",
+  );
+});
+
 test("Verifies that the leader election over a real Lease hands over on expiry when the leader vanishes without releasing", async (t) => {
   const ns = await testNamespace(t, "lease");
   const events: string[] = [];
@@ -770,4 +825,66 @@ test("Verifies that the introspection server answers from a standby's caches: th
   const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   assert.match(metrics, /^kubewise_swarm_leader 0$/m);
   assert.doesNotMatch(metrics, /process_cpu/, "process metrics only when asked for");
+});
+
+test("Verifies that every object of examples/swarm is accepted by the API server (server-side dry-run, after the CRD)", async (t) => {
+  await ensureCrd();
+  const ns = await testNamespace(t, "swarm-examples");
+  const dir = new URL("../../examples/swarm/", import.meta.url);
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")
+    .sort();
+  // The kustomization must build with the cluster's own kubectl, as `kubectl apply -k` would.
+  const built = execFileSync(join(testCluster().state.binDir, "kubectl"), ["kustomize", fileURLToPath(dir)], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const kinds = parseAllDocuments(built).map((d) => (d.toJS() as KubernetesObject).kind);
+  assert.deepEqual(kinds.sort(), ["Namespace", "StatefulSet", "SwarmPool"]);
+
+  const checked: string[] = [];
+  const refused: string[] = [];
+  for (const file of files) {
+    const docs = parseAllDocuments(readFileSync(new URL(file, dir), "utf8")).map((d) => d.toJS() as unknown);
+    // jobs.yaml and workers.yaml are plain lists for `kubewise swarm assign`, not objects.
+    const objects = docs.filter(
+      (d): d is KubernetesObject => typeof d === "object" && d !== null && "apiVersion" in d && "kind" in d,
+    );
+    for (const obj of objects) {
+      // The Namespace is cluster-scoped; everything else goes to the test namespace, as
+      // kustomize's `namespace: swarm` would put it in swarm.
+      const target: KubernetesObject =
+        obj.kind === "Namespace" ? obj : { ...obj, metadata: { ...obj.metadata, namespace: ns } };
+      const what = `${file}: ${obj.kind} ${obj.metadata?.name}`;
+      try {
+        const { object } = await applyObject(admin(), target, { dryRun: true });
+        assert.equal(object.kind, obj.kind);
+        checked.push(what);
+      } catch (err) {
+        refused.push(`${what}: ${(err as Error).message}`);
+      }
+    }
+  }
+  for (const line of checked) t.diagnostic(`accepted ${line}`);
+  assert.deepEqual(refused, [], `examples/swarm: the API server refused:\n${refused.join("\n")}`);
+  for (const expected of [
+    "Namespace swarm",
+    "StatefulSet swarm-worker",
+    "SwarmPool streams",
+    "ConfigMap swarm-jobs",
+    "SwarmPool streams-from-configmap",
+  ]) {
+    assert.ok(
+      checked.some((c) => c.endsWith(expected)),
+      `${expected} checked (${checked.join("; ")})`,
+    );
+  }
+  // Nothing was created: a dry-run leaves the namespace empty of pools.
+  const pools = (await admin().custom.listNamespacedCustomObject({
+    group: "swarm.kubewise.dev",
+    version: "v1alpha1",
+    plural: "swarmpools",
+    namespace: ns,
+  })) as { items: unknown[] };
+  assert.equal(pools.items.length, 0);
 });

@@ -132,6 +132,8 @@ export interface FixtureLayout {
   comount?: boolean;
   /** hybrid adds v1's unified mount (systemd's "hybrid" mode), which carries PSI files. */
   hybrid?: boolean;
+  /** kubepods is a kubelet's custom pod parent (config cgroup_parent). */
+  kubepods?: string;
 }
 
 /** FixturePod is a pod to lay out: its QoS, cgroup UID, containers and values. */
@@ -161,7 +163,7 @@ export function buildTree(root: string, layout: FixtureLayout, pods: readonly Fi
     setUpV1Mounts(root, layout);
   }
   for (const qos of ["guaranteed", "burstable", "besteffort"] as const) {
-    const parent = podCgroupPath(layout.driver, qos, "x").replace(/\/[^/]*$/, "");
+    const parent = podCgroupPath(layout.driver, qos, "x", layout.kubepods).replace(/\/[^/]*$/, "");
     for (const dir of hierarchyDirs(root, layout, parent)) {
       mkdirSync(dir.path, { recursive: true });
       if (dir.controller === "cpuset" || layout.version === "v2") writeCpusetParent(dir.path, layout.version);
@@ -212,7 +214,7 @@ function writeCpusetParent(dir: string, version: CgroupVersion): void {
 }
 
 function writePod(root: string, layout: FixtureLayout, pod: FixturePod): void {
-  const path = podCgroupPath(layout.driver, pod.qos, pod.uid);
+  const path = podCgroupPath(layout.driver, pod.qos, pod.uid, layout.kubepods);
   for (const dir of hierarchyDirs(root, layout, path)) {
     mkdirSync(dir.path, { recursive: true });
     for (const [name, text] of Object.entries(podFiles(dir.controller, pod.values))) {
@@ -222,8 +224,21 @@ function writePod(root: string, layout: FixtureLayout, pod: FixturePod): void {
       const child = join(dir.path, containerCgroupName(layout.driver, c));
       mkdirSync(child, { recursive: true });
       if (dir.controller === "cpuset") writeFileSync(join(child, "cpuset.cpus"), pod.values.cpusetCpus || "0-7");
+      // Each container has its own quota (its cpu limit), as the runtime sets it.
+      for (const [name, text] of Object.entries(containerCpuFiles(dir.controller, pod.values))) {
+        writeFileSync(join(child, name), text);
+      }
     }
   }
+}
+
+function containerCpuFiles(controller: Dir["controller"], v: FixtureValues): Record<string, string> {
+  if (controller === "v2") return { "cpu.max": `${v.cpuQuotaUsec} ${v.cpuPeriodUsec}\n` };
+  if (controller !== "cpu") return {};
+  return {
+    "cpu.cfs_quota_us": `${v.cpuQuotaUsec === "max" ? -1 : v.cpuQuotaUsec}\n`,
+    "cpu.cfs_period_us": `${v.cpuPeriodUsec}\n`,
+  };
 }
 
 function podFiles(controller: Dir["controller"], v: FixtureValues): Record<string, string> {

@@ -36,7 +36,13 @@ import {
   resourcePatch,
   type ResourcesPatch,
 } from "./resources.js";
-import type { AdjustConnector, AdjustOutcome, ComponentDescription, ProgressCallback } from "./types.js";
+import {
+  cancelledError,
+  type AdjustConnector,
+  type AdjustOutcome,
+  type ComponentDescription,
+  type ProgressCallback,
+} from "./types.js";
 
 /** DEFAULT_TIMEOUT_SECONDS bounds a rollout when the command's control gives no timeout (servo-k8s). */
 export const DEFAULT_TIMEOUT_SECONDS = 630;
@@ -106,6 +112,12 @@ export class MainDeployment implements AdjustConnector {
   async describe(): Promise<Record<string, ComponentDescription>> {
     const { component } = this.main;
     const d = await readDeployment(this.client, this.namespace, component.deployment);
+    return { [component.key]: { settings: this.settingsOf(d) } };
+  }
+
+  /** settingsOf describes the component's listed settings as the Deployment has them. */
+  private settingsOf(d: V1Deployment): Record<string, Setting> {
+    const { component } = this.main;
     const container = mainContainer(d, component.container);
     const settings: Record<string, Setting> = {};
     const { cpu, mem, replicas } = component.settings;
@@ -135,7 +147,32 @@ export class MainDeployment implements AdjustConnector {
     for (const [name, setting] of Object.entries(component.env)) {
       settings[name] = envDescription(setting, envValue(container, name, setting));
     }
-    return { [component.key]: { settings } };
+    return settings;
+  }
+
+  /**
+   * unpinned drops the pinned settings an adjust repeats at their value, and refuses one that
+   * would change a pinned setting (as servox does: pinned settings are reported, never changed).
+   */
+  private unpinned(
+    d: V1Deployment,
+    requested: Record<string, { value: number | string }>,
+  ): Record<string, { value: number | string }> {
+    const live = this.settingsOf(d);
+    const out: Record<string, { value: number | string }> = {};
+    for (const [name, setting] of Object.entries(requested)) {
+      const current = live[name];
+      if (current?.pinned !== true) {
+        out[name] = setting;
+      } else if (String(current.value) !== String(setting.value)) {
+        throw new ServoError(
+          "adjust-failed",
+          `component ${this.main.component.key} setting ${name} is pinned at ${String(current.value)}; it cannot be changed to ${String(setting.value)}`,
+          { status: "failed" },
+        );
+      }
+    }
+    return out;
   }
 
   /**
@@ -155,7 +192,11 @@ export class MainDeployment implements AdjustConnector {
     }
     const before = await readDeployment(this.client, this.namespace, component.deployment);
     const container = mainContainer(before, component.container);
-    const patch = this.buildPatch(container.name, requested);
+    const changing = this.unpinned(before, requested);
+    if (Object.keys(changing).length === 0) {
+      return skipped(`component ${component.key}: only pinned settings, at their values`);
+    }
+    const patch = this.buildPatch(container.name, changing);
     const generation = before.metadata?.generation ?? 0;
     progress(5, `patching deployment ${this.namespace}/${component.deployment}`);
     let after: V1Deployment;
@@ -185,7 +226,7 @@ export class MainDeployment implements AdjustConnector {
         onProgress: (m) => progress(40, m),
       });
     } catch (err) {
-      throw await this.onFailure(err, "rollout");
+      throw await this.onFailure(err, "rollout", signal);
     }
     const settle = settlementSeconds(this.config, "main", param.control);
     if (settle > 0) {
@@ -197,7 +238,7 @@ export class MainDeployment implements AdjustConnector {
           ignore: (pod) => pod.metadata?.labels?.opsani_role === "tuning",
         });
       } catch (err) {
-        throw await this.onFailure(err, "settlement");
+        throw await this.onFailure(err, "settlement", signal);
       }
     }
     progress(100, "adjust complete");
@@ -263,7 +304,14 @@ export class MainDeployment implements AdjustConnector {
   }
 
   /** onFailure applies on_fail and returns the ServoError to report, in servo-k8s's vocabulary. */
-  private async onFailure(err: unknown, during: "rollout" | "settlement"): Promise<ServoError> {
+  private async onFailure(
+    err: unknown,
+    during: "rollout" | "settlement",
+    signal?: AbortSignal,
+  ): Promise<ServoError> {
+    // A cancelled adjust (the optimizer's cancel, or the servo stopping) is not a failure of the
+    // settings: on_fail is not applied, and what was applied stays as it is.
+    if (signal?.aborted) return cancelledError("adjust", signal);
     if (err instanceof ServoError) return err;
     const kube = err instanceof KubeError ? err : toKubeError(err, during);
     const unstable =

@@ -45,7 +45,13 @@ import {
   resourcePatch,
   type ResourcesPatch,
 } from "./resources.js";
-import type { AdjustConnector, AdjustOutcome, ComponentDescription, ProgressCallback } from "./types.js";
+import {
+  cancelledError,
+  type AdjustConnector,
+  type AdjustOutcome,
+  type ComponentDescription,
+  type ProgressCallback,
+} from "./types.js";
 
 /** TUNING_ROLE_LABEL marks tuning pods (label opsani_role: tuning). */
 export const TUNING_ROLE_LABEL = "opsani_role";
@@ -198,7 +204,7 @@ export class TuningPod implements AdjustConnector {
         onProgress: (m) => progress(40, m),
       });
     } catch (err) {
-      throw await this.onFailure(err, "start");
+      throw await this.onFailure(err, "start", signal);
     }
     const settle = settlementSeconds(this.config, "tuning", param.control);
     if (settle > 0) {
@@ -209,7 +215,7 @@ export class TuningPod implements AdjustConnector {
           signal,
         });
       } catch (err) {
-        throw await this.onFailure(err, "settlement");
+        throw await this.onFailure(err, "settlement", signal);
       }
     }
     progress(100, "Adjust complete");
@@ -346,7 +352,14 @@ export class TuningPod implements AdjustConnector {
   }
 
   /** onFailure maps a failed wait to the original's vocabulary and applies on_fail. */
-  private async onFailure(err: unknown, during: "start" | "settlement"): Promise<ServoError> {
+  private async onFailure(
+    err: unknown,
+    during: "start" | "settlement",
+    signal?: AbortSignal,
+  ): Promise<ServoError> {
+    // A cancelled adjust (the optimizer's cancel, or the servo stopping) is not a failure of the
+    // settings: on_fail is not applied, and what was applied stays as it is.
+    if (signal?.aborted) return cancelledError("adjust", signal);
     if (err instanceof ServoError) return err;
     const kube = err instanceof KubeError ? err : toKubeError(err, during);
     const [status, reason] = failureOf(kube, during);

@@ -55,7 +55,8 @@ export interface AdjustConnector extends DescribeConnector {
   /**
    * adjust applies the settings in `param.state` that belong to this connector, waits for the
    * rollout and settlement, and reports progress. Aborting `signal` cancels it (ServoError
-   * `cancelled`), leaving what was already applied to the connector's on_fail policy.
+   * `cancelled`): what was already applied stays, and on_fail is not applied (a cancel says
+   * nothing about the settings).
    */
   adjust(param: AdjustParam, progress: ProgressCallback, signal?: AbortSignal): Promise<AdjustOutcome>;
 }

@@ -9,8 +9,7 @@ import { LocalOptimizer } from "./optimizer.js";
 import { TrialStore } from "./store.js";
 import { simulateServo, type SimulatedApp } from "./testing.js";
 
-// Every store is closed when the file's tests end: better-sqlite3 statements finalised during
-// process teardown crash Node 24 (a native assertion in the environment cleanup hooks).
+// Every store is closed when the file's tests end.
 const openStores: TrialStore[] = [];
 function memoryStore(): TrialStore {
   const store = TrialStore.open(":memory:");

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { optimizerConfigSchema } from "./config.js";
 import { OptimizerError } from "./errors.js";
-import { buildReport, renderHtml, writeReport } from "./report.js";
+import { buildReport, niceTicks, renderHtml, writeReport } from "./report.js";
 import { TrialStore, type Trial } from "./store.js";
 
 const NOW = new Date("2024-02-03T04:05:06Z");
@@ -105,5 +105,28 @@ void test("Verifies that writeReport writes HTML and JSON files and names the st
     assert.throws(() => writeReport({ db, outDir: dir, study: "nope" }), /study nope is not in/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("Verifies that axis ticks fall on 1, 2 or 5 times a power of ten inside the range, whole numbers for counts", () => {
+  assert.deepEqual(niceTicks(-0.75, 15.75, 6, true), [0, 5, 10, 15]);
+  assert.deepEqual(niceTicks(-0.2, 3.2, 6, true), [0, 1, 2, 3]);
+  assert.deepEqual(niceTicks(0.03125, 2.094), [0.5, 1, 1.5, 2]);
+  assert.deepEqual(niceTicks(0.5219, 2.103), [1, 1.5, 2]);
+  assert.deepEqual(niceTicks(0.1, 0.4, 4), [0.1, 0.2, 0.3, 0.4]);
+  assert.deepEqual(niceTicks(16.2, 99.8), [20, 40, 60, 80]);
+  assert.deepEqual(niceTicks(-1200, 2600, 5), [-1000, 0, 1000, 2000]);
+  assert.deepEqual(niceTicks(3, 3), [3]);
+  for (const [lo, hi] of [
+    [0.001, 0.0047],
+    [-5, 5],
+    [1e6, 3.5e6],
+  ] as const) {
+    const ticks = niceTicks(lo, hi);
+    assert.ok(ticks.length >= 2 && ticks.length <= 10, `${lo}..${hi}: ${ticks.join(",")}`);
+    assert.ok(
+      ticks.every((t) => t >= lo && t <= hi),
+      `${lo}..${hi}: ${ticks.join(",")}`,
+    );
   }
 });

@@ -111,6 +111,8 @@ interface Plot {
   line?: { x: number; y: number }[];
   /** categories label integer x positions (enum settings). */
   categories?: string[];
+  /** integerX: x is a count (trial numbers), so its ticks are whole numbers. */
+  integerX?: boolean;
 }
 
 const W = 520;
@@ -135,6 +137,33 @@ function extent(values: number[]): [number, number] {
   return [lo - pad, hi + pad];
 }
 
+/**
+ * niceTicks returns the ticks inside [lo, hi] at a step of 1, 2 or 5 times a power of ten (at
+ * least 1 when `integer`) whose number comes closest to `count` (the fewer on a tie), each
+ * rounded to the step's precision so that 0.1 * 3 prints 0.3.
+ */
+export function niceTicks(lo: number, hi: number, count = 5, integer = false): number[] {
+  if (!(hi > lo) || !Number.isFinite(lo) || !Number.isFinite(hi)) return [lo];
+  const power = 10 ** Math.floor(Math.log10((hi - lo) / Math.max(1, count - 1)));
+  const within = (step: number): [number, number] => [
+    Math.ceil(lo / step - 1e-9),
+    Math.floor(hi / step + 1e-9),
+  ];
+  let best = { step: Number.NaN, n: 0 };
+  for (const m of [10, 5, 2, 1]) {
+    const step = integer ? Math.max(1, m * power) : m * power;
+    const [first, last] = within(step);
+    const n = last - first + 1;
+    if (Number.isNaN(best.step) || Math.abs(n - count) < Math.abs(best.n - count)) best = { step, n };
+  }
+  const { step } = best;
+  const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+  const [first, last] = within(step);
+  const ticks: number[] = [];
+  for (let k = first; k <= last; k++) ticks.push(Number((k * step).toFixed(decimals)));
+  return ticks;
+}
+
 /** renderPlot draws a scatter (with an optional step line) as an SVG element. */
 export function renderPlot(plot: Plot): string {
   if (plot.points.length === 0)
@@ -149,17 +178,21 @@ export function renderPlot(plot: Plot): string {
   parts.push(
     `<rect x="${PAD.left}" y="${PAD.top}" width="${W - PAD.left - PAD.right}" height="${H - PAD.top - PAD.bottom}" class="frame"/>`,
   );
-  for (const t of [0, 0.5, 1]) {
-    const y = y0 + t * (y1 - y0);
+  for (const y of niceTicks(y0, y1)) {
+    const at = sy(y).toFixed(1);
+    parts.push(`<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${at}" y2="${at}" class="grid"/>`);
     parts.push(`<text x="${PAD.left - 6}" y="${sy(y) + 4}" text-anchor="end">${fmt(y)}</text>`);
   }
   const xticks = plot.categories
     ? plot.categories.map((c, i) => ({ x: i, label: c }))
-    : [0, 0.5, 1].map((t) => ({ x: x0 + t * (x1 - x0), label: fmt(x0 + t * (x1 - x0)) }));
-  for (const t of xticks)
+    : niceTicks(x0, x1, 6, plot.integerX === true).map((x) => ({ x, label: fmt(x) }));
+  for (const t of xticks) {
+    const at = sx(t.x).toFixed(1);
+    parts.push(`<line x1="${at}" x2="${at}" y1="${PAD.top}" y2="${H - PAD.bottom}" class="grid"/>`);
     parts.push(
-      `<text x="${sx(t.x)}" y="${H - PAD.bottom + 16}" text-anchor="middle">${escapeHtml(t.label)}</text>`,
+      `<text x="${at}" y="${H - PAD.bottom + 16}" text-anchor="middle">${escapeHtml(t.label)}</text>`,
     );
+  }
   if (plot.line && plot.line.length > 0) {
     const d = plot.line
       .map((p, i) => `${i === 0 ? "M" : "L"}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`)
@@ -222,6 +255,7 @@ export function renderHtml(report: StudyReport): string {
   const trialPlot = renderPlot({
     title: `objective per trial (${report.direction}); line: best feasible so far`,
     xLabel: "trial",
+    integerX: true,
     points: scored.map((t) => ({
       x: t.number,
       y: t.objective ?? 0,
@@ -262,7 +296,7 @@ export function renderHtml(report: StudyReport): string {
 body{font-family:system-ui,sans-serif;margin:24px;color:#222}
 svg{margin:8px 16px 8px 0;background:#fff}
 svg text{font-size:11px;fill:#444} svg .title{font-size:13px;fill:#222} svg .axis{font-size:12px}
-.frame{fill:none;stroke:#ccc} .best-line{fill:none;stroke:#2a9d3a;stroke-width:2}
+.frame{fill:none;stroke:#ccc} .grid{stroke:#eee} .best-line{fill:none;stroke:#2a9d3a;stroke-width:2}
 .feasible{fill:#2f6fdf;opacity:.8} .infeasible{fill:none;stroke:#d33;stroke-width:1.5} .best{fill:#2a9d3a;stroke:#111}
 table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
 tr.best td{background:#e6f6e8;font-weight:600} code{background:#f3f3f3;padding:1px 4px}

@@ -5,7 +5,7 @@
  * LocalOptimizer from the factory (in practice: its own study).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { closeServer, listen } from "../../http.js";
 import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "../../log.js";
 import { silentLogger } from "../../log.js";
@@ -49,26 +49,15 @@ export async function startOptimizerServer(options: OptimizerServerOptions): Pro
       send(res, 500, optimizerReply("invalid", "internal-error", (err as Error).message));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const address = await listen(server, { host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
+  const host = address.host.includes(":") ? `[${address.host}]` : address.host;
   const url = `http://${host}:${address.port}`;
   log.info({ url }, "optimizer listening");
   return {
     url,
     servoUrl: (account, app) =>
       `${url}/accounts/${encodeURIComponent(account)}/applications/${encodeURIComponent(app)}/servo`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server),
   };
 }
 

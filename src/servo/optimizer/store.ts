@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import { openDatabase, type SqlDatabase } from "../../sqlite.js";
 import type { SettingValues } from "../protocol.js";
 import { OptimizerError } from "./errors.js";
 
@@ -78,9 +78,9 @@ interface StudyRow {
 /** TrialStore keeps studies and their trials in one SQLite file (":memory:" for tests). */
 export class TrialStore {
   readonly path: string;
-  private readonly db: Database.Database;
+  private readonly db: SqlDatabase;
 
-  private constructor(path: string, db: Database.Database) {
+  private constructor(path: string, db: SqlDatabase) {
     this.path = path;
     this.db = db;
   }
@@ -93,11 +93,16 @@ export class TrialStore {
     try {
       const mustExist = options.mustExist === true;
       if (path !== ":memory:" && !mustExist) mkdirSync(dirname(path), { recursive: true });
-      const db = new Database(path, { fileMustExist: mustExist });
-      // WAL lets `optimizer report` read while `optimizer serve` writes.
-      if (path !== ":memory:") db.pragma("journal_mode = WAL");
-      db.pragma("foreign_keys = ON");
-      db.exec(SCHEMA);
+      const db = openDatabase(path, { mustExist });
+      try {
+        // WAL lets `optimizer report` read while `optimizer serve` writes.
+        if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
+        db.exec("PRAGMA foreign_keys = ON");
+        db.exec(SCHEMA);
+      } catch (err) {
+        db.close();
+        throw err;
+      }
       return new TrialStore(path, db);
     } catch (err) {
       throw new OptimizerError("store", `cannot open trial database ${path}: ${(err as Error).message}`, {
@@ -119,7 +124,7 @@ export class TrialStore {
 
   /** study returns a study's header, or undefined. */
   study(name: string): Study | undefined {
-    const row = this.db.prepare(`SELECT * FROM studies WHERE name = ?`).get(name) as StudyRow | undefined;
+    const row = this.db.prepare(`SELECT * FROM studies WHERE name = ?`).get<StudyRow>(name);
     if (!row) return undefined;
     return {
       name: row.name,
@@ -131,9 +136,10 @@ export class TrialStore {
 
   /** studies lists the study names, oldest first. */
   studies(): string[] {
-    return (
-      this.db.prepare(`SELECT name FROM studies ORDER BY created_at, name`).all() as { name: string }[]
-    ).map((r) => r.name);
+    return this.db
+      .prepare(`SELECT name FROM studies ORDER BY created_at, name`)
+      .all<{ name: string }>()
+      .map((r) => r.name);
   }
 
   /** saveDescriptor records the latest descriptor of a study. */
@@ -170,15 +176,14 @@ export class TrialStore {
 
   /** trialCount is the number of trials of a study. */
   trialCount(study: string): number {
-    return (this.db.prepare(`SELECT COUNT(*) AS n FROM trials WHERE study = ?`).get(study) as { n: number })
-      .n;
+    return (
+      this.db.prepare(`SELECT COUNT(*) AS n FROM trials WHERE study = ?`).get<{ n: number }>(study)?.n ?? 0
+    );
   }
 
   /** trials returns a study's trials in order. */
   trials(study: string): Trial[] {
-    const rows = this.db
-      .prepare(`SELECT * FROM trials WHERE study = ? ORDER BY number`)
-      .all(study) as TrialRow[];
+    const rows = this.db.prepare(`SELECT * FROM trials WHERE study = ? ORDER BY number`).all<TrialRow>(study);
     return rows.map((r) => {
       const t: Trial = {
         number: r.number,
