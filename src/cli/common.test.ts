@@ -61,3 +61,15 @@ test("Verifies that --max-sleep takes seconds >= 0 and names a bad value", async
     assert.throws(() => parse(bad), new RegExp(`must be a number of seconds >= 0, not "${bad}"`));
   }
 });
+
+test("Verifies that jobs release-finalizers refuses a bad --namespaces value, naming it", async () => {
+  const { jobsCommand } = await import("./jobs.js");
+  const jobs = jobsCommand()
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} });
+  for (const sub of jobs.commands) sub.exitOverride().configureOutput({ writeErr: () => {} });
+  assert.throws(
+    () => jobs.parse(["release-finalizers", "--namespaces", "batch,Bad_NS"], { from: "user" }),
+    /option '--namespaces <list>' argument 'batch,Bad_NS' is invalid. "Bad_NS": must be a namespace name/,
+  );
+});

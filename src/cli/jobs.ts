@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import {
   ConfigMapSettings,
   JobPodWatcher,
@@ -25,6 +25,9 @@ import {
   type JobsWatchFlags,
   type JobsWebhookFlags,
   type SettingsSource,
+  namespaceListProblem,
+  parseNamespaces,
+  releaseAllReportFinalizers,
   type WebhookEndpoint,
 } from "../jobs/index.js";
 import {
@@ -61,6 +64,8 @@ export interface WebhookFlags extends JobsWebhookFlags {
   onlyNamespace?: string;
   /** settingsNamespace is the removed flag, refused with what to use instead. */
   settingsNamespace?: string;
+  /** reportFinalizer adds the report finalizer to job pods (for a `jobs watch` running beside it). */
+  reportFinalizer?: boolean;
 }
 
 /** InstallWebhookFlags are the flags of `kubewise jobs install-webhook`. */
@@ -134,6 +139,12 @@ export function jobsCommand(): Command {
     )
     .addOption(new Option("--settings-namespace <namespace>").hideHelp())
     .option("--app-id-path <path>", "where a pod's app id is (env OPTUNE_APP_ID)")
+    .option(
+      "--report-finalizer",
+      "also add the finalizer jobs.kubewise.io/report to every job pod, so that a pod deleted while " +
+        "`jobs watch` is down stays until the watcher has queued its report (only with a watcher running: " +
+        "it releases the pods; `jobs release-finalizers` frees them if it is gone for good)",
+    )
     .action(action(runWebhook));
   jobs
     .command("cert")
@@ -179,6 +190,23 @@ export function jobsCommand(): Command {
       5,
     )
     .action(action(runInstallWebhook));
+  jobs
+    .command("release-finalizers")
+    .description(
+      "remove the finalizer jobs.kubewise.io/report (added by `jobs webhook --report-finalizer`) from every " +
+        "pod holding it: for when the watcher is gone for good and deleted job pods would stay Terminating. " +
+        "Their reports are not sent.",
+    )
+    .option(
+      "--namespaces <list>",
+      "comma-separated namespaces (default: every namespace)",
+      (text: string) => {
+        const problem = namespaceListProblem(text);
+        if (problem !== "") throw new InvalidArgumentError(problem);
+        return parseNamespaces(text);
+      },
+    )
+    .action(action(runReleaseFinalizers));
   const tune = jobs
     .command("tune")
     .description(
@@ -225,6 +253,7 @@ async function runWebhook(ctx: CommandContext, flags: WebhookFlags): Promise<voi
     keyPem: pair.key,
     appIdPath: config.appIdPath,
     settings,
+    reportFinalizer: flags.reportFinalizer === true,
     log: ctx.log,
   });
   await server.start();
@@ -302,6 +331,14 @@ async function settingsSource(
     );
   }
   return { settings, stop: () => settings.stop() };
+}
+
+async function runReleaseFinalizers(ctx: CommandContext, flags: { namespaces?: string[] }): Promise<void> {
+  const released = await releaseAllReportFinalizers(connect(ctx.global), flags.namespaces ?? []);
+  ctx.log.info(
+    { released: released.length, pods: released },
+    released.length === 0 ? "no pod holds the report finalizer" : "report finalizers released",
+  );
 }
 
 async function runInstallWebhook(ctx: CommandContext, flags: InstallWebhookFlags): Promise<void> {

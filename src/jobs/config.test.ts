@@ -8,6 +8,7 @@ import {
   checkUrlTemplate,
   DEFAULT_OPTUNE_URL,
   DEFAULT_OUTBOX,
+  namespaceListProblem,
   resolveWatchConfig,
   resolveWebhookConfig,
 } from "./config.js";
@@ -212,4 +213,10 @@ test("Verifies that the webhook config parses host:port and requires cert and ke
     configError(() => resolveWebhookConfig({ listen: "a:70000", certFile: "c", keyFile: "k" }, {})).message,
     /at most 65535/,
   );
+});
+
+test("Verifies that a namespace list names its first bad namespace and why", () => {
+  assert.equal(namespaceListProblem("batch,etl"), "");
+  assert.match(namespaceListProblem("batch,,etl"), /empty \(check for a stray comma\)/);
+  assert.match(namespaceListProblem("batch,Bad_NS"), /^"Bad_NS": must be a namespace name/);
 });

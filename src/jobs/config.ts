@@ -172,6 +172,18 @@ const watchSchema = z
     }
   });
 
+/**
+ * namespaceListProblem says what is wrong with a comma-separated namespace list ("" when it is
+ * fine): the first bad name and why.
+ */
+export function namespaceListProblem(text: string): string {
+  for (const name of parseNamespaces(text)) {
+    const problem = checkNamespaceName(name);
+    if (problem !== undefined) return name === "" ? problem : `"${name}": ${problem}`;
+  }
+  return "";
+}
+
 function checkNamespaceName(name: string): string | undefined {
   if (name === "") return "a namespace name is empty (check for a stray comma)";
   if (name.length > 63) return "a namespace name has at most 63 characters";

@@ -30,6 +30,7 @@ export {
   DEFAULT_WEBHOOK_LISTEN,
   JOBS_ENV,
   checkUrlTemplate,
+  namespaceListProblem,
   parseNamespaces,
   resolveWatchConfig,
   resolveWebhookConfig,
@@ -80,6 +81,8 @@ export {
   REPORTED_ANNOTATION,
   JobPodReconciler,
   decideReport,
+  holdsReport,
+  releasable,
   reportedAnnotationPatch,
   type PodDecision,
   type ReconcileResult,
@@ -119,6 +122,7 @@ export {
   type TunedSettings,
 } from "./settings.js";
 export {
+  REPORT_FINALIZER,
   SETTINGS_ANNOTATION,
   admissionResponse,
   parseAdmissionReview,
@@ -141,6 +145,8 @@ export {
   DEFAULT_START_TIMEOUT_MS,
   JobPodWatcher,
   JobRunWatch,
+  releaseAllReportFinalizers,
+  releaseReportFinalizer,
   type JobPodWatcherOptions,
   type JobRunWatchOptions,
 } from "./watcher.js";

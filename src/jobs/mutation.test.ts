@@ -7,6 +7,7 @@ import {
   parseAdmissionReview,
   podPatch,
   pointer,
+  REPORT_FINALIZER,
   SETTINGS_ANNOTATION,
   podSettingsIdentity,
   settingsIdentity,
@@ -266,4 +267,38 @@ test("Verifies that malformed reviews are described for a 400 answer", () => {
     request: { kind: { group: "", version: "v1", kind: "Pod" }, operation: "CREATE" },
   });
   assert.match((noUid as { problem: string }).problem, /request\.uid/);
+});
+
+test("Verifies that with reportFinalizer every job pod gets the report finalizer once, with or without settings, and other pods do not", () => {
+  const bare = review();
+  const held = patchedPod(bare, admissionResponse(bare, path, undefined, { reportFinalizer: true }));
+  assert.deepEqual((held as { metadata: { finalizers?: string[] } }).metadata.finalizers, [REPORT_FINALIZER]);
+
+  const withOthers = review();
+  (podOf(withOthers) as { metadata: Record<string, unknown> }).metadata.finalizers = ["example.com/keep"];
+  const tuned = patchedPod(
+    withOthers,
+    admissionResponse(withOthers, path, settings({ cpu: 1 }), { reportFinalizer: true }),
+  );
+  assert.deepEqual((tuned as { metadata: { finalizers?: string[] } }).metadata.finalizers, [
+    "example.com/keep",
+    REPORT_FINALIZER,
+  ]);
+  assert.equal(firstContainer(tuned).resources?.limits?.cpu, "1", "the settings are applied as well");
+
+  const already = review();
+  (podOf(already) as { metadata: Record<string, unknown> }).metadata.finalizers = [REPORT_FINALIZER];
+  assert.equal(
+    admissionResponse(already, path, undefined, { reportFinalizer: true }).response.patch,
+    undefined,
+  );
+
+  const notJob = review();
+  firstContainer(podOf(notJob)).env = [];
+  assert.equal(
+    admissionResponse(notJob, path, undefined, { reportFinalizer: true }).response.patch,
+    undefined,
+  );
+  const off = review();
+  assert.equal(admissionResponse(off, path, undefined).response.patch, undefined, "off by default");
 });

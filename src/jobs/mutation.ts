@@ -15,6 +15,10 @@
  * - the pod annotation SETTINGS_ANNOTATION records what was applied, also when the container
  *   already had every value: it is how the `jobs` measure connector tells the runs made with the
  *   current settings from the others (settingsIdentity, podSettingsIdentity).
+ * - with `reportFinalizer`, the finalizer REPORT_FINALIZER is added to every job pod, with or
+ *   without settings: a job pod then stays in the API after a delete until the watcher has put
+ *   its report in the durable outbox and released it, so a pod that finishes and is deleted
+ *   while the watcher is down is still reported.
  */
 import { z } from "zod";
 import { formatCpu, formatMemoryGiB, parseCpu, parseMemory } from "../kube/index.js";
@@ -23,6 +27,12 @@ import type { ResourceTarget, TunedSettings } from "./settings.js";
 
 /** SETTINGS_ANNOTATION records on a pod the tuned settings the webhook applied to it. */
 export const SETTINGS_ANNOTATION = "jobs.kubewise.io/settings";
+
+/**
+ * REPORT_FINALIZER holds a job pod in the API until `kubewise jobs watch` has queued its report
+ * (releaseReportFinalizer removes it). Added by the webhook when run with --report-finalizer.
+ */
+export const REPORT_FINALIZER = "jobs.kubewise.io/report";
 
 /** JsonPatchOperation is one RFC 6902 operation, as the API server accepts them. */
 export interface JsonPatchOperation {
@@ -94,17 +104,32 @@ export function admissionResponse(
   review: AdmissionReview,
   path: AppIdPath,
   settings: TunedSettings | undefined,
+  options: { reportFinalizer?: boolean } = {},
 ): AdmissionReviewResponse {
   const response: AdmissionReviewResponse["response"] = { uid: review.request.uid, allowed: true };
   const out: AdmissionReviewResponse = { apiVersion: review.apiVersion, kind: "AdmissionReview", response };
-  if (settings === undefined || reviewedJobAppId(review, path) === undefined) return out;
-  const result = podPatch(review.request.object, appContainerIndex(path), settings);
-  if (result.warning !== undefined) response.warnings = [result.warning];
-  if (result.patch.length > 0) {
+  if (reviewedJobAppId(review, path) === undefined) return out;
+  const patch: JsonPatchOperation[] = [];
+  if (settings !== undefined) {
+    const result = podPatch(review.request.object, appContainerIndex(path), settings);
+    if (result.warning !== undefined) response.warnings = [result.warning];
+    patch.push(...result.patch);
+  }
+  if (options.reportFinalizer === true) patch.push(...finalizerPatch(review.request.object));
+  if (patch.length > 0) {
     response.patchType = "JSONPatch";
-    response.patch = Buffer.from(JSON.stringify(result.patch), "utf8").toString("base64");
+    response.patch = Buffer.from(JSON.stringify(patch), "utf8").toString("base64");
   }
   return out;
+}
+
+// finalizerPatch adds REPORT_FINALIZER to a pod (raw JSON) that does not have it yet.
+function finalizerPatch(pod: unknown): JsonPatchOperation[] {
+  const finalizers = asRecord(asRecord(pod).metadata).finalizers;
+  if (!Array.isArray(finalizers))
+    return [{ op: "add", path: "/metadata/finalizers", value: [REPORT_FINALIZER] }];
+  if (finalizers.includes(REPORT_FINALIZER)) return [];
+  return [{ op: "add", path: "/metadata/finalizers/-", value: REPORT_FINALIZER }];
 }
 
 /**

@@ -6,7 +6,14 @@ import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
 import { DEFAULT_APP_ID_PATH, parseAppIdPath } from "./appid.js";
 import { Outbox } from "./outbox.js";
-import { decideReport, JobPodReconciler, REPORTED_ANNOTATION, reportedAnnotationPatch } from "./reconcile.js";
+import { REPORT_FINALIZER } from "./mutation.js";
+import {
+  decideReport,
+  JobPodReconciler,
+  releasable,
+  REPORTED_ANNOTATION,
+  reportedAnnotationPatch,
+} from "./reconcile.js";
 
 const path = parseAppIdPath(DEFAULT_APP_ID_PATH);
 
@@ -90,4 +97,50 @@ test("Verifies that the reported-annotation patch carries the uid as a precondit
   assert.deepEqual(reportedAnnotationPatch("u-1", Date.parse("2024-05-01T10:03:00Z")), {
     metadata: { uid: "u-1", annotations: { [REPORTED_ANNOTATION]: "2024-05-01T10:03:00.000Z" } },
   });
+});
+
+function held(pod: V1Pod, deleting = false): V1Pod {
+  pod.metadata = {
+    ...pod.metadata,
+    finalizers: ["example.com/other", REPORT_FINALIZER],
+    deletionTimestamp: deleting ? new Date("2024-05-01T10:05:00Z") : undefined,
+  };
+  return pod;
+}
+
+test("Verifies that the report finalizer is released only once the report is in the outbox or was sent before, or the pod needs none", () => {
+  const released: string[] = [];
+  const outbox = Outbox.open(join(mkdtempSync(join(tmpdir(), "kubewise-reconcile-")), "outbox.sqlite"));
+  try {
+    const reconciler = new JobPodReconciler({
+      path,
+      outbox,
+      reporter: { notify: () => undefined },
+      release: (pod) => released.push(pod.metadata?.name ?? ""),
+    });
+    assert.equal(reconciler.reconcile(held(runningPod())), "skipped:not-finished");
+    assert.deepEqual(released, [], "a running job pod keeps it");
+    assert.equal(reconciler.reconcile(held(finishedPod())), "enqueued");
+    assert.equal(released.length, 1, "released right after the outbox write");
+    assert.equal(reconciler.reconcile(held(finishedPod())), "known:pending");
+    assert.equal(released.length, 2, "seen again: released again (the source skips a release in flight)");
+    assert.equal(reconciler.reconcile(finishedPod()), "known:pending");
+    assert.equal(released.length, 2, "a pod without the finalizer has nothing to release");
+  } finally {
+    outbox.close();
+  }
+
+  // A pod being deleted while it runs is its last state: reported as deleted, then released.
+  const deleting = decideReport(held(runningPod(), true), { path, deleted: false });
+  assert.equal(deleting.action, "report");
+  assert.ok(deleting.action === "report");
+  assert.equal(deleting.report.param.status, "failed");
+
+  const notJob = held(finishedPod(), true);
+  notJob.spec?.containers[0]?.env?.splice(0);
+  assert.equal(releasable(notJob, "skipped:not-a-job"), true, "a pod no longer a job is let go when deleted");
+  assert.equal(releasable(held(finishedPod()), "skipped:not-a-job"), false);
+  assert.equal(releasable(held(finishedPod()), "skipped:already-reported"), true);
+  assert.equal(releasable(held(runningPod(), true), "skipped:not-finished"), false);
+  assert.equal(releasable(finishedPod(), "enqueued"), false);
 });

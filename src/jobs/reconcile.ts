@@ -10,6 +10,7 @@ import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { appContainerIndex, jobAppId, type AppIdPath } from "./appid.js";
 import { describeJobRun, isPodFinished, measurementParam, type JobRun } from "./measurement.js";
+import { REPORT_FINALIZER } from "./mutation.js";
 import type { NewReport, Outbox, OutboxState } from "./outbox.js";
 
 /**
@@ -37,11 +38,14 @@ export function decideReport(pod: V1Pod, options: { path: AppIdPath; deleted: bo
   if (appId === undefined) return { action: "skip", reason: "not-a-job" };
   if (pod.metadata?.annotations?.[REPORTED_ANNOTATION] !== undefined)
     return { action: "skip", reason: "already-reported" };
-  if (!options.deleted && !isPodFinished(pod)) return { action: "skip", reason: "not-finished" };
+  // A pod being deleted that holds the report finalizer is the last state the watcher will see
+  // of it (the API drops it once released), so it counts as deleted already.
+  const deleted = options.deleted || (isBeingDeleted(pod) && !isPodFinished(pod));
+  if (!deleted && !isPodFinished(pod)) return { action: "skip", reason: "not-finished" };
   const run = describeJobRun(pod, {
     appId,
     containerIndex: appContainerIndex(options.path),
-    deleted: options.deleted,
+    deleted,
   });
   const report: NewReport = {
     uid,
@@ -51,6 +55,28 @@ export function decideReport(pod: V1Pod, options: { path: AppIdPath; deleted: bo
     param: measurementParam(run),
   };
   return { action: "report", report, run };
+}
+
+/** holdsReport is true when the pod carries REPORT_FINALIZER. */
+export function holdsReport(pod: V1Pod): boolean {
+  return pod.metadata?.finalizers?.includes(REPORT_FINALIZER) === true;
+}
+
+function isBeingDeleted(pod: V1Pod): boolean {
+  return pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null;
+}
+
+/**
+ * releasable is true when a pod holding REPORT_FINALIZER may let go of it, given what reconcile
+ * decided: its report is in the durable outbox (just queued, or known), or it was reported
+ * before; or it is being deleted and will never need a report (not a job pod by the configured
+ * path, no uid). A job pod still running keeps it.
+ */
+export function releasable(pod: V1Pod, result: ReconcileResult): boolean {
+  if (!holdsReport(pod)) return false;
+  if (result === "enqueued" || result.startsWith("known:") || result === "skipped:already-reported")
+    return true;
+  return result !== "skipped:not-finished" && isBeingDeleted(pod);
 }
 
 /**
@@ -75,6 +101,11 @@ export interface JobPodReconcilerOptions {
   path: AppIdPath;
   outbox: Outbox;
   reporter: ReportQueue;
+  /**
+   * release lets go of REPORT_FINALIZER on a pod whose report no longer needs the pod (see
+   * releasable); called after the outbox write, never before. Without it the finalizer is left.
+   */
+  release?: (pod: V1Pod) => void;
   log?: Logger;
 }
 
@@ -93,6 +124,12 @@ export class JobPodReconciler {
   }
 
   reconcile(pod: V1Pod, deleted = false): ReconcileResult {
+    const result = this.decide(pod, deleted);
+    if (this.options.release !== undefined && !deleted && releasable(pod, result)) this.options.release(pod);
+    return result;
+  }
+
+  private decide(pod: V1Pod, deleted: boolean): ReconcileResult {
     const decision = decideReport(pod, { path: this.options.path, deleted });
     if (decision.action === "skip") return `skipped:${decision.reason}`;
     const { report, run } = decision;

@@ -29,6 +29,11 @@ export interface JobPodSource {
    * A pod that no longer exists counts as done; other failures throw and are retried.
    */
   markReported: MarkReported;
+  /**
+   * releaseReportFinalizer removes REPORT_FINALIZER from a pod whose report is queued (see
+   * reconcile.ts releasable). It does not wait: failures are the source's to retry and log.
+   */
+  releaseReportFinalizer?(pod: V1Pod): void;
 }
 
 /** JobsWatchOptions configure a JobsWatch. */
@@ -71,7 +76,13 @@ export class JobsWatch {
     this.reporter = reporter;
     // The reporter goes first: reports left by a previous run need no Kubernetes to be sent.
     reporter.start();
-    const reconciler = new JobPodReconciler({ path: config.appIdPath, outbox, reporter, log: this.log });
+    const reconciler = new JobPodReconciler({
+      path: config.appIdPath,
+      outbox,
+      reporter,
+      release: source.releaseReportFinalizer?.bind(source),
+      log: this.log,
+    });
     this.log.info(
       { namespaces: config.namespaces, app_id_path: config.appIdPath.source, outbox: config.outbox },
       "watching job pods",

@@ -30,6 +30,7 @@ import { JobsError } from "./errors.js";
 import type { JobRunFeed } from "./connector.js";
 import { describeJobRun, isPodFinished } from "./measurement.js";
 import type { OutboxEntry } from "./outbox.js";
+import { REPORT_FINALIZER } from "./mutation.js";
 import { reportedAnnotationPatch } from "./reconcile.js";
 import type { JobPodSource, PodListener } from "./service.js";
 import { sampleOf, type JobSample } from "./stats.js";
@@ -66,6 +67,7 @@ export class JobPodWatcher implements JobPodSource {
   private readonly log: Logger;
   private watchers: ResourceWatcher<V1Pod>[] = [];
   private starting = new AbortController();
+  private readonly releasing = new Set<string>();
 
   constructor(options: JobPodWatcherOptions) {
     if (options.namespaces.length === 0) throw new KubeError("Invalid", "no namespace to watch pods in");
@@ -140,6 +142,26 @@ export class JobPodWatcher implements JobPodSource {
     }
   };
 
+  /**
+   * releaseReportFinalizer removes REPORT_FINALIZER from the pod in the background (once per pod
+   * at a time), retrying a few times with backoff; a pod that is gone or replaced needs nothing.
+   * If it still fails the error is logged, and the next start's list brings the pod back.
+   */
+  releaseReportFinalizer(pod: V1Pod): void {
+    const uid = pod.metadata?.uid;
+    if (uid === undefined || this.releasing.has(uid)) return;
+    this.releasing.add(uid);
+    const where = { pod: pod.metadata?.name, namespace: pod.metadata?.namespace, uid };
+    void releaseReportFinalizer(this.options.client, pod)
+      .then(
+        (released) => {
+          if (released) this.log.debug(where, "report finalizer released");
+        },
+        (err: unknown) => this.log.error({ ...where, err }, "cannot release the report finalizer"),
+      )
+      .finally(() => this.releasing.delete(uid));
+  }
+
   // replaced is true when the entry's pod no longer exists under its name (gone, or a new uid).
   private async replaced(entry: OutboxEntry): Promise<boolean> {
     try {
@@ -168,6 +190,93 @@ export class JobPodWatcher implements JobPodSource {
     });
     this.log.debug({ namespace, pods: watcher.list().length }, "watching pods");
   }
+}
+
+/**
+ * releaseReportFinalizer removes REPORT_FINALIZER from `pod` (the state last seen of it) with a
+ * JSON patch that first tests the uid and the finalizer's position, so it never touches a new
+ * pod of the same name nor another finalizer; when the pod changed meanwhile it is read again.
+ * It resolves to true when it removed the finalizer, false when there was nothing to remove (the
+ * pod is gone, replaced, or no longer holds it), and throws after `attempts` failed tries.
+ */
+export async function releaseReportFinalizer(
+  client: KubeClient,
+  pod: V1Pod,
+  options: { attempts?: number; backoffMs?: number } = {},
+): Promise<boolean> {
+  const target = {
+    name: pod.metadata?.name ?? "",
+    namespace: pod.metadata?.namespace ?? "",
+    uid: pod.metadata?.uid ?? "",
+  };
+  const attempts = options.attempts ?? 5;
+  let seen: V1Pod | undefined = pod;
+  let lastError: KubeError | undefined;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, (options.backoffMs ?? 200) * 2 ** (attempt - 1)));
+    try {
+      return await removeReportFinalizer(client, target, seen);
+    } catch (err) {
+      const error = toKubeError(
+        err,
+        `release the report finalizer of pod ${target.namespace}/${target.name}`,
+      );
+      if (error.reason === "NotFound") return false;
+      lastError = error;
+      seen = undefined; // a failed test (422) or anything else: read the pod again
+    }
+  }
+  throw (
+    lastError ??
+    new KubeError("Unknown", `release the report finalizer of pod ${target.namespace}/${target.name}`)
+  );
+}
+
+// removeReportFinalizer is one try of releaseReportFinalizer, from `seen` or a fresh read.
+async function removeReportFinalizer(
+  client: KubeClient,
+  target: { name: string; namespace: string; uid: string },
+  seen: V1Pod | undefined,
+): Promise<boolean> {
+  const { name, namespace, uid } = target;
+  const current = seen ?? (await client.core.readNamespacedPod({ name, namespace }));
+  if (current.metadata?.uid !== uid) return false;
+  const at = current.metadata.finalizers?.indexOf(REPORT_FINALIZER) ?? -1;
+  if (at === -1) return false;
+  await client.core.patchNamespacedPod({
+    name,
+    namespace,
+    body: [
+      { op: "test", path: "/metadata/uid", value: uid },
+      { op: "test", path: `/metadata/finalizers/${at}`, value: REPORT_FINALIZER },
+      { op: "remove", path: `/metadata/finalizers/${at}` },
+    ],
+  });
+  return true;
+}
+
+/**
+ * releaseAllReportFinalizers removes REPORT_FINALIZER from every pod holding it in `namespaces`
+ * (every namespace when none are given): the way out when the watcher is gone for good and its
+ * pods would otherwise stay Terminating. It returns the pods released, "namespace/name".
+ */
+export async function releaseAllReportFinalizers(
+  client: KubeClient,
+  namespaces: readonly string[] = [],
+): Promise<string[]> {
+  const lists =
+    namespaces.length === 0
+      ? [await client.core.listPodForAllNamespaces({})]
+      : await Promise.all(namespaces.map((namespace) => client.core.listNamespacedPod({ namespace })));
+  const held = lists
+    .flatMap((l) => l.items)
+    .filter((p) => p.metadata?.finalizers?.includes(REPORT_FINALIZER));
+  const released: string[] = [];
+  for (const pod of held) {
+    if (await releaseReportFinalizer(client, pod))
+      released.push(`${pod.metadata?.namespace}/${pod.metadata?.name}`);
+  }
+  return released;
 }
 
 /**

@@ -155,7 +155,7 @@ test("Verifies that a pod is admitted unchanged, with a warning, when the settin
     const response = reply.body.response as Record<string, unknown>;
     assert.equal(response.allowed, true);
     assert.equal(response.patch, undefined);
-    assert.deepEqual(response.warnings, ["kubewise: tuned settings unavailable; pod admitted unchanged"]);
+    assert.deepEqual(response.warnings, ["kubewise: tuned settings unavailable; pod admitted without them"]);
   }
 });
 

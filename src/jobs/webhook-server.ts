@@ -35,6 +35,12 @@ export interface WebhookServerOptions {
   settings: SettingsSource;
   /** settingsTimeoutMs bounds the settings lookup, well inside the API server's webhook timeout. @default 2000 */
   settingsTimeoutMs?: number;
+  /**
+   * reportFinalizer adds REPORT_FINALIZER to every job pod, so that `jobs watch` reports pods
+   * deleted while it was down. Only with a watcher running: it is what releases the pods.
+   * @default false
+   */
+  reportFinalizer?: boolean;
   log?: Logger;
 }
 
@@ -97,14 +103,15 @@ export class WebhookServer {
 
   private async review(review: AdmissionReview): Promise<object> {
     const path = this.options.appIdPath;
+    const finalizer = { reportFinalizer: this.options.reportFinalizer === true };
     const appId = reviewedJobAppId(review, path);
     if (appId === undefined) return admissionResponse(review, path, undefined);
     const namespace = reviewedNamespace(review);
     if (namespace === undefined) {
       // The API server always names the namespace of a pod CREATE; without one there is no
       // namespace whose settings apply.
-      this.log.warn({ app_id: appId }, "review names no namespace; pod admitted unchanged");
-      return admissionResponse(review, path, undefined);
+      this.log.warn({ app_id: appId }, "review names no namespace; pod admitted without settings");
+      return admissionResponse(review, path, undefined, finalizer);
     }
     let settings: TunedSettings | undefined;
     try {
@@ -113,12 +120,15 @@ export class WebhookServer {
         this.options.settingsTimeoutMs ?? 2000,
       );
     } catch (err) {
-      this.log.warn({ app_id: appId, namespace, err }, "tuned settings unavailable; pod admitted unchanged");
-      const out = admissionResponse(review, path, undefined);
-      out.response.warnings = ["kubewise: tuned settings unavailable; pod admitted unchanged"];
+      this.log.warn(
+        { app_id: appId, namespace, err },
+        "tuned settings unavailable; pod admitted without them",
+      );
+      const out = admissionResponse(review, path, undefined, finalizer);
+      out.response.warnings = ["kubewise: tuned settings unavailable; pod admitted without them"];
       return out;
     }
-    const out = admissionResponse(review, path, settings);
+    const out = admissionResponse(review, path, settings, finalizer);
     const applied = out.response.patch !== undefined;
     this.log.info({ app_id: appId, namespace, applied, version: settings?.version }, "job pod admitted");
     return out;

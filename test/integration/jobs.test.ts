@@ -21,11 +21,18 @@ import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import {
   DEFAULT_APP_ID_PATH,
+  JOB_LABEL,
   JobPodWatcher,
   JobsWatch,
   Outbox,
   REPORTED_ANNOTATION,
+  REPORT_FINALIZER,
+  WebhookServer,
+  createServingCertificate,
   parseAppIdPath,
+  registerWebhook,
+  releaseAllReportFinalizers,
+  unregisterWebhook,
   type JobPodSource,
   type JobsWatchConfig,
   type MeasurementEvent,
@@ -144,6 +151,8 @@ interface PodOptions {
   jobOwner?: { name: string; uid: string };
   runtime?: string;
   unschedulable?: boolean;
+  /** jobLabel sets the label that sends the pod to the jobs webhook. */
+  jobLabel?: boolean;
 }
 
 function podSpec(namespace: string, name: string, options: PodOptions): V1Pod {
@@ -154,6 +163,7 @@ function podSpec(namespace: string, name: string, options: PodOptions): V1Pod {
     metadata: {
       name,
       namespace,
+      labels: options.jobLabel ? { [JOB_LABEL]: "true" } : undefined,
       annotations:
         options.runtime === undefined ? undefined : { "kubewise.dev/simulated-runtime": options.runtime },
       ownerReferences:
@@ -311,6 +321,7 @@ function recording(source: JobPodSource, seen: Set<string>): JobPodSource {
       }),
     stop: () => source.stop(),
     markReported: (entry) => source.markReported(entry),
+    releaseReportFinalizer: (pod) => source.releaseReportFinalizer?.(pod),
   };
 }
 
@@ -466,6 +477,92 @@ test("Verifies that a pod that finished while the watcher was down is reported w
   assert.equal(param?.message, "job deleted before it ran");
   assert.equal(param?.metrics, undefined, "no run time for a pod that never ran");
   assert.equal(receiver.received.length, 2);
+});
+
+test("Verifies that with the webhook's report finalizer, job pods deleted while the watcher is down stay until it has queued their reports, and are then released", async (t) => {
+  const ns = await testNamespace(t, "jobs-fin");
+  const receiver = await Receiver.start();
+  t.after(() => receiver.close());
+  const outbox = join(tempDir(t), "outbox.sqlite");
+  const cert = await createServingCertificate({ dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
+  const webhook = new WebhookServer({
+    port: 0,
+    certPem: cert.certPem,
+    keyPem: cert.keyPem,
+    appIdPath: parseAppIdPath(DEFAULT_APP_ID_PATH),
+    settings: { settingsFor: () => Promise.resolve(undefined) },
+    reportFinalizer: true,
+  });
+  const port = await webhook.start();
+  t.after(() => webhook.stop());
+  const name = `kubewise-jobs-${ns}`;
+  await registerWebhook(client(), {
+    name,
+    endpoint: { url: `https://127.0.0.1:${port}/mutate` },
+    caPem: cert.caPem,
+    namespaces: [ns],
+  });
+  t.after(() => unregisterWebhook(client(), name));
+  // The API server picks up a new webhook configuration a moment after it is written.
+  await eventually(async () => {
+    const probe = await client().core.createNamespacedPod({
+      namespace: ns,
+      body: podSpec(ns, "probe", { appId: "probe", jobLabel: true }),
+      dryRun: "All",
+    });
+    return probe.metadata?.finalizers?.includes(REPORT_FINALIZER) === true;
+  }, "the webhook to add the report finalizer");
+
+  // With no watcher running: one pod finishes and is deleted, one is deleted while running.
+  const done = await createPod(ns, "done", { appId: "nightly", jobLabel: true });
+  assert.deepEqual(done.metadata?.finalizers, [REPORT_FINALIZER]);
+  await finishPod(ns, "done", { seconds: 6 });
+  const killed = await createPod(ns, "killed", { appId: "nightly", jobLabel: true });
+  await waitForPodReady(client(), ns, "killed", { timeoutMs: 60_000 });
+  const plain = await createPod(ns, "plain", { jobLabel: true });
+  assert.equal(plain.metadata?.finalizers, undefined, "a pod with no app id is not held");
+  for (const pod of ["done", "killed"]) await client().core.deleteNamespacedPod({ namespace: ns, name: pod });
+  await new Promise((resolve) => setTimeout(resolve, 2 * SECOND));
+  for (const pod of ["done", "killed"]) {
+    const held = await readPod(ns, pod);
+    assert.ok(held?.metadata?.deletionTimestamp, `${pod} is terminating, held by the finalizer`);
+  }
+
+  const watch = await startWatch(t, ns, receiver, outbox);
+  await eventually(
+    () => receiver.accepted(uidOf(done)).length > 0 && receiver.accepted(uidOf(killed)).length > 0,
+    "both reports",
+  );
+  const d = onlyReport(receiver, done).body.param;
+  assert.equal(d.status, "ok");
+  assert.equal(d.metrics?.duration?.value, 6);
+  const k = onlyReport(receiver, killed).body.param;
+  assert.equal(k.status, "failed");
+  assert.equal(k.reason, "deleted-while-running");
+  await waitForDeleted(
+    client(),
+    { apiVersion: "v1", kind: "Pod", name: "done", namespace: ns },
+    { timeoutMs: 30_000 },
+  );
+  await waitForDeleted(
+    client(),
+    { apiVersion: "v1", kind: "Pod", name: "killed", namespace: ns },
+    { timeoutMs: 30_000 },
+  );
+  assert.equal(receiver.received.length, 2, "nothing else was sent");
+  await watch.stop();
+
+  // With the watcher gone for good, release-finalizers lets a held pod go.
+  await createPod(ns, "orphan", { appId: "nightly", jobLabel: true });
+  await client().core.deleteNamespacedPod({ namespace: ns, name: "orphan" });
+  assert.ok((await readPod(ns, "orphan"))?.metadata?.deletionTimestamp, "held while nobody watches");
+  assert.deepEqual(await releaseAllReportFinalizers(client(), [ns]), [`${ns}/orphan`]);
+  await waitForDeleted(
+    client(),
+    { apiVersion: "v1", kind: "Pod", name: "orphan", namespace: ns },
+    { timeoutMs: 30_000 },
+  );
+  assert.deepEqual(await releaseAllReportFinalizers(client(), [ns]), [], "nothing left to release");
 });
 
 test("Verifies that a watcher killed with SIGKILL during an endpoint outage, restarted with the endpoint, loses and doubles nothing", async (t) => {
