@@ -76,6 +76,8 @@ export class ResourceWatcher<T extends KubernetesObject> {
   private readonly log: Logger;
   private readonly sleep: (ms: number) => Promise<void>;
   private wake: (() => void) | undefined;
+  private relistCount = 0;
+  private goneCount = 0;
 
   constructor(
     private readonly client: KubeClient,
@@ -120,6 +122,14 @@ export class ResourceWatcher<T extends KubernetesObject> {
     await this.loop;
   }
 
+  /**
+   * stats counts the full lists made (the first one included) and the watches the server ended
+   * with 410 Gone (a resource version it no longer has), for logs and tests.
+   */
+  stats(): { relists: number; gone: number } {
+    return { relists: this.relistCount, gone: this.goneCount };
+  }
+
   /** list returns the cached objects. */
   list(): T[] {
     return [...this.cache.values()];
@@ -147,6 +157,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
         if (!this.resourceVersion) await this.relist();
         const outcome = await this.watchOnce();
         if (outcome === "gone") {
+          this.goneCount++;
           this.log.debug("resource version too old, relisting");
           this.resourceVersion = "";
         }
@@ -179,6 +190,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
       t.fieldSelector,
       t.labelSelector,
     );
+    this.relistCount++;
     const seen = new Set<string>();
     for (const obj of list.items) {
       // Lists of built-in kinds omit apiVersion/kind on items; fill them so callers can rely on them.
@@ -231,7 +243,8 @@ export class ResourceWatcher<T extends KubernetesObject> {
       };
       const onDone = (err: unknown): void => {
         this.current = undefined;
-        if (gone) resolve("gone");
+        // 410 comes as an ERROR event in the stream, or as the status of the watch request.
+        if (gone || (err as { statusCode?: number } | null)?.statusCode === 410) resolve("gone");
         else if (failure) reject(failure);
         else if (err && !this.stopped && (err as { name?: string }).name !== "AbortError") reject(err);
         else resolve("closed");
