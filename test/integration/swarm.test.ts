@@ -717,7 +717,8 @@ test("Verifies that the leader election over a real Lease hands over on expiry w
   const vanished = Date.now();
   await a.stop();
   await eventually(() => b.isLeader(), "b to take over after the lease expires", 10_000);
-  assert.ok(Date.now() - vanished >= 1_500, "b waited for the lease to run out");
+  // Not sooner than the lease allows: a renewed at most a few retry periods before it vanished.
+  assert.ok(Date.now() - vanished >= 1_000, "b waited for the lease to run out");
   const taken: V1Lease = await admin().coordination.readNamespacedLease({ namespace: ns, name: "election" });
   assert.equal(taken.spec?.holderIdentity, "b");
   assert.equal(taken.spec?.leaseTransitions, (held.spec?.leaseTransitions ?? 0) + 1);
