@@ -144,7 +144,7 @@ async function runDemo(ctx: CommandContext, flags: DemoFlags): Promise<void> {
   const best = summary.best;
   const lines = [
     "",
-    `study "${summary.study}": ${summary.trials} trials, ${summary.done ?? "stopped"} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+    `study "${summary.study}": ${summary.trials} trials, ${summary.done ?? "stopped"}; the demo took ${((Date.now() - started) / 1000).toFixed(0)} s`,
     best
       ? `best: trial ${best.number}, objective ${best.objective.toFixed(4)}: ${Object.entries(
           best.values["opsani-tuning"] ?? {},

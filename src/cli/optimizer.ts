@@ -3,7 +3,6 @@ import { Command, InvalidArgumentError } from "commander";
 import { z } from "zod";
 import { ConfigError, parseConfig, readYamlFile } from "../config/index.js";
 import {
-  compileObjective,
   LocalOptimizer,
   optimizerConfigSchema,
   OptimizerError,
@@ -130,8 +129,6 @@ async function runServe(ctx: CommandContext, flags: ServeFlags): Promise<void> {
   const token = flags.tokenFile === undefined ? undefined : readToken(flags.tokenFile);
   const store = TrialStore.open(config.db);
   try {
-    // Compile the objective now so a bad expression fails at start, not at the first request.
-    compileObjective(config);
     const fixed = studyFixed ? new LocalOptimizer({ config, store, log: ctx.log }) : undefined;
     const server = await startOptimizerServer({
       host: flags.host,

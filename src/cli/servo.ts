@@ -14,6 +14,7 @@ import {
   servoPodFromEnv,
   type OptimizerTransport,
   type ServoConfig,
+  type Command as ServoCommand,
 } from "../servo/index.js";
 import {
   action,
@@ -104,6 +105,20 @@ function readParam(file: string | undefined): unknown {
   }
 }
 
+/** commandFrom reads a one-shot command's param from `file` (or stdin); errors name the file. */
+function commandFrom(cmd: "ADJUST" | "MEASURE", file: string | undefined): ServoCommand {
+  const param = readParam(file);
+  try {
+    return parseCommand({ cmd, param });
+  } catch (err) {
+    if (!(err instanceof ServoError)) throw err;
+    throw new ServoError(
+      err.reason,
+      `${file && file !== "-" ? file : "stdin"}: invalid ${cmd} ${err.message.replace(/^invalid command: /, "")}`,
+    );
+  }
+}
+
 async function runDescribe(ctx: CommandContext, flags: ConfigFlags): Promise<void> {
   const servo = oneShot(ctx, flags.config);
   const reply = await servo.execute(parseCommand({ cmd: "DESCRIBE", param: {} }), ctx.signal);
@@ -111,7 +126,7 @@ async function runDescribe(ctx: CommandContext, flags: ConfigFlags): Promise<voi
 }
 
 async function runAdjust(ctx: CommandContext, flags: ParamFlags): Promise<void> {
-  const command = parseCommand({ cmd: "ADJUST", param: readParam(flags.file) });
+  const command = commandFrom("ADJUST", flags.file);
   const servo = oneShot(ctx, flags.config);
   print(
     await servo.execute(command, ctx.signal, (p, m) =>
@@ -121,7 +136,7 @@ async function runAdjust(ctx: CommandContext, flags: ParamFlags): Promise<void> 
 }
 
 async function runMeasure(ctx: CommandContext, flags: ParamFlags): Promise<void> {
-  const command = parseCommand({ cmd: "MEASURE", param: readParam(flags.file) });
+  const command = commandFrom("MEASURE", flags.file);
   const servo = oneShot(ctx, flags.config);
   print(
     await servo.execute(command, ctx.signal, (p, m) =>

@@ -588,3 +588,55 @@ test("Verifies that a remote section names the optimizer's endpoint and token fi
     /k8slive\.deploy_to: must not be empty/,
   );
 });
+
+void test("Verifies that k8slive.component may not reuse the main component's name", () => {
+  rejects(
+    () =>
+      seedWith((d) => {
+        d.k8slive.component = "web-main/main";
+      }),
+    /k8slive\.component: must differ from the main component's name .* \(got "web-main\/main"\)/,
+  );
+});
+
+void test("Verifies that a bad component key or env name quotes the key, not the whole section", () => {
+  const err = rejects(
+    () =>
+      seedWith((d) => {
+        const components = d.k8s.application.components;
+        components["Web/Main"] = components["web-main/main"];
+        delete components["web-main/main"];
+      }),
+    /components\.Web\/Main: component key must be "deployment" or "deployment\/container" .* \(got "Web\/Main"\)$/m,
+  );
+  assert.doesNotMatch(err.message, /got \{/);
+  rejects(
+    () =>
+      seedWith((d) => {
+        d.k8s.application.components["web-main/main"].env["1X"] = {
+          type: "range",
+          min: 1,
+          max: 2,
+          default: 1,
+        };
+      }),
+    /env\.1X: is not a valid environment variable name.* \(got "1X"\)/,
+  );
+});
+
+void test("Verifies that an optimizer objective or constraint that is not usable CEL fails at load, naming its field", () => {
+  rejects(
+    () =>
+      seedWith((d) => {
+        d.optimizer = { objective: "metrics.rps +", constraints: ["metrics.latency"] };
+      }),
+    /optimizer\.objective: objective "metrics\.rps \+" is not valid CEL/,
+    /optimizer\.constraints\.0: constraint "metrics\.latency" must yield a condition \(bool\)/,
+  );
+  assert.equal(
+    seedWith((d) => {
+      d.optimizer = { objective: "metrics.rps / settings.cpu", constraints: ["metrics.p90 < 0.5"] };
+    }).optimizer?.objective,
+    "metrics.rps / settings.cpu",
+  );
+});

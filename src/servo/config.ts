@@ -547,7 +547,9 @@ const mainSectionSchema = z
         ctx.addIssue({
           code: "custom",
           path: [...path, key, "env", name],
-          message: "is not a valid environment variable name",
+          input: name,
+          message:
+            'is not a valid environment variable name: letters, digits, "_", "-" and ".", not starting with a digit',
         });
       }
     }
@@ -556,7 +558,8 @@ const mainSectionSchema = z
       ctx.addIssue({
         code: "custom",
         path: [...path, key],
-        message: `component key must be "deployment" or "deployment/container" (Kubernetes names), got ${JSON.stringify(key)}`,
+        input: key,
+        message: `component key must be "deployment" or "deployment/container" (Kubernetes names)`,
       });
       return z.NEVER;
     }
@@ -701,6 +704,15 @@ function servoConfigSchema(mainName: string, keysInFile: readonly string[]) {
       return z.NEVER;
     }
     const config: ServoConfig = { main: toMainSection(mainName, main) };
+    if (tuning !== undefined && tuning.component === config.main.component.key) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["k8slive", "component"],
+        input: tuning.component,
+        message: `must differ from the main component's name (${mainName}.application.components); the tuning pod is reported as a component of its own`,
+      });
+      return z.NEVER;
+    }
     if (tuning !== undefined) config.tuning = toTuningSection(tuning, config.main.component);
     if (measure !== undefined) config.measure = toMeasureConfig(measure);
     if (doc.optimizer !== undefined) config.optimizer = doc.optimizer as OptimizerConfig;

@@ -305,7 +305,9 @@ export function readingValue(reading: Reading): number | undefined {
 
 /** metricsRequestSchema is MEASURE's `metrics`: a list of names or a dict of name -> {unit}; both become a dict. */
 export const metricsRequestSchema = z
-  .union([z.array(z.string()), z.record(z.string(), metricDescriptorSchema.nullable())])
+  .union([z.array(z.string()), z.record(z.string(), metricDescriptorSchema.nullable())], {
+    error: 'must be a list of metric names, e.g. ["throughput"], or a map of name -> {unit}',
+  })
   .transform((m): Record<string, MetricDescriptor> => {
     if (Array.isArray(m)) return Object.fromEntries(m.map((name) => [name, {}]));
     return Object.fromEntries(Object.entries(m).map(([name, d]) => [name, d ?? {}]));

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Servo } from "./runner.js";
 import { HttpTransport } from "./transport.js";
-import { ServoError, type AdjustParam, type MeasureParam } from "./protocol.js";
+import { parseCommand, ServoError, type AdjustParam, type MeasureParam } from "./protocol.js";
 import type { AdjustConnector, MeasureConnector, Measurement, ProgressCallback } from "./connectors/types.js";
 
 interface Posted {
@@ -245,4 +245,56 @@ test("Verifies that a long silent wait keeps posting the last progress, and a ca
   );
   assert.equal(reply?.param?.status, "cancelled");
   assert.ok(Date.now() - started < 10_000, "cancelled on the first heartbeat, not after the wait");
+});
+
+test("Verifies that an ADJUST naming a component the servo does not have fails and changes nothing", async () => {
+  const app = new MemoryApp();
+  const servo = new Servo({
+    transport: new HttpTransport({ url: "http://127.0.0.1:9/unused" }),
+    adjusters: [app],
+  });
+  const reply = await servo.execute(
+    parseCommand({
+      cmd: "ADJUST",
+      cmd_uid: "x1",
+      param: {
+        state: {
+          application: {
+            components: {
+              web: { settings: { cpu: { value: 2 } } },
+              wbe: { settings: { cpu: { value: 2 } } },
+            },
+          },
+        },
+        control: {},
+      },
+    }),
+  );
+  assert.equal(reply.status, "failed");
+  assert.equal(reply.reason, "adjust-failed");
+  assert.match(String(reply.message), /unknown component "wbe" in the adjustment; this servo has "web"/);
+  assert.equal(app.adjusted.length, 0, "no connector ran");
+  assert.equal(app.cpu, 1);
+});
+
+test("Verifies that a command running when the servo is stopped still sends its cancelled reply, then GOODBYE", async (t) => {
+  const opt = await scriptedOptimizer([ADJUST]);
+  t.after(() => opt.server.close());
+  const stop = new AbortController();
+  const servo = new Servo({
+    transport: new HttpTransport({ url: opt.url }),
+    adjusters: [new QuietAdjust(60_000)],
+    progressIntervalMs: 0,
+  });
+  const running = servo.run(stop.signal);
+  while (!opt.posted.some((p) => p.event === "ADJUSTMENT")) await new Promise((r) => setTimeout(r, 10));
+  stop.abort(new Error("SIGTERM"));
+  await running;
+  const events = opt.posted.filter((p) => !(p.param && "progress" in p.param));
+  assert.deepEqual(
+    events.map((p) => p.event),
+    ["HELLO", "WHATS_NEXT", "ADJUSTMENT", "GOODBYE"],
+  );
+  assert.equal(events[2]?.param?.status, "cancelled");
+  assert.equal(events[2]?.param?.cmd_uid, "a1");
 });

@@ -129,6 +129,17 @@ export class Servo {
     signal: AbortSignal | undefined,
     uid: string | undefined,
   ): Promise<Record<string, unknown>> {
+    // A component this servo does not have is a mistake of the sender (a typo, or another
+    // servo's app): it fails, rather than being skipped by every connector and answered "ok".
+    const known = Object.keys((await this.describe(signal)).application.components);
+    const unknown = Object.keys(param.state.application.components).filter((c) => !known.includes(c));
+    if (unknown.length > 0) {
+      throw new ServoError(
+        "adjust-failed",
+        `unknown component${unknown.length > 1 ? "s" : ""} ${unknown.map((c) => JSON.stringify(c)).join(", ")} in the adjustment; this servo has ${known.map((c) => JSON.stringify(c)).join(", ") || "no components"}`,
+        { status: "failed" },
+      );
+    }
     const n = this.options.adjusters.length;
     const skips: string[] = [];
     for (const [i, connector] of this.options.adjusters.entries()) {
@@ -241,7 +252,9 @@ export class Servo {
       finished.abort();
       await heartbeat;
       await posting;
-      await this.options.transport.send(event, reply, { signal: outer });
+      // Stopping (SIGTERM) cancels the command; its cancelled reply still goes out, with a few
+      // tries like GOODBYE, so the optimizer learns the command ended rather than timing it out.
+      await this.options.transport.send(event, reply, outer.aborted ? { attempts: 3 } : { signal: outer });
       this.log.info({ cmd: command.cmd, status: reply.status, reason: reply.reason }, "command done");
     } finally {
       finished.abort();

@@ -44,6 +44,8 @@ interface MainOptions {
   nodeSelector?: Record<string, string>;
   minReadySeconds?: number;
   name?: string;
+  /** env of the main container; @default COMMIT_DELAY=20 and OTHER=x */
+  env?: { name: string; value: string }[];
 }
 
 async function createMain(namespace: string, options: MainOptions = {}): Promise<V1Deployment> {
@@ -65,7 +67,7 @@ async function createMain(namespace: string, options: MainOptions = {}): Promise
             {
               name: "main",
               image: "example/web:1.0",
-              env: [
+              env: options.env ?? [
                 { name: "COMMIT_DELAY", value: "20" },
                 { name: "OTHER", value: "x" },
               ],
@@ -552,4 +554,173 @@ test("Verifies that the k8s connector refuses to change a pinned setting and let
   const d = await client.apps.readNamespacedDeployment({ namespace: ns, name: "web-main" });
   assert.equal(d.spec?.replicas, 2);
   assert.equal(d.spec?.template.spec?.containers[0]?.resources?.requests?.cpu, "250m");
+});
+
+/** mainAdjust is an ADJUST of the main component with deploy_to main. */
+function mainAdjust(
+  settings: Record<string, number | string>,
+  control: Record<string, unknown> = {},
+): ReturnType<typeof parseCommand> {
+  return parseCommand({
+    cmd: "ADJUST",
+    param: {
+      state: {
+        application: {
+          components: {
+            "web-main/main": {
+              settings: Object.fromEntries(Object.entries(settings).map(([k, value]) => [k, { value }])),
+            },
+          },
+        },
+      },
+      control: { userdata: { deploy_to: "main" }, ...control },
+    },
+  });
+}
+
+/**
+ * restartNewMainPod patches a restart into the first Running pod of web-main whose COMMIT_DELAY
+ * is `delay` (a pod of the adjusted revision), as a kubelet would report a crash.
+ */
+async function restartNewMainPod(ns: string, delay: string): Promise<string> {
+  const { client } = testCluster();
+  for (let i = 0; i < 300; i++) {
+    const pods = await client.core.listNamespacedPod({ namespace: ns, labelSelector: "app=web-main" });
+    const fresh = pods.items.find(
+      (p) =>
+        p.spec?.containers[0]?.env?.some((e) => e.name === "COMMIT_DELAY" && e.value === delay) &&
+        p.status?.containerStatuses?.[0]?.ready === true &&
+        p.metadata?.deletionTimestamp === undefined,
+    );
+    if (fresh?.metadata?.name) {
+      await client.core.patchNamespacedPodStatus({
+        namespace: ns,
+        name: fresh.metadata.name,
+        body: [{ op: "replace", path: "/status/containerStatuses/0/restartCount", value: 1 }],
+      });
+      return fresh.metadata.name;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no ready pod with COMMIT_DELAY=${delay} came up`);
+}
+
+test("Verifies that the main settlement watches the new pods: a restart after the rollout is rejected as unstable and on_fail destroy scales to 0", async (t) => {
+  const { client } = testCluster();
+  const ns = await testNamespace(t, "servo-main-settle");
+  await createMain(ns);
+  const servo = servoFor(
+    seedConfig(ns, (doc) => {
+      (doc.k8s as Doc).on_fail = "destroy";
+    }),
+  );
+  const started = Date.now();
+  let settling!: () => void;
+  const settlementBegun = new Promise<void>((resolve) => (settling = resolve));
+  const pending = servo.execute(mainAdjust({ COMMIT_DELAY: 42 }, { settlement: 60 }), undefined, (_p, m) => {
+    if (m?.startsWith("settlement")) settling();
+  });
+  // The restart comes once the servo's rollout wait is over, so only the settlement can see it.
+  await Promise.race([settlementBegun, pending]);
+  await restartNewMainPod(ns, "42");
+  const reply = await pending;
+  assert.deepEqual([reply.status, reply.reason], ["rejected", "unstable"], JSON.stringify(reply));
+  assert.match(
+    String(reply.message),
+    /settlement of the main deployment failed: .*Destroy \(scale to 0\) succeeded/,
+  );
+  assert.ok(Date.now() - started < 50_000, "the restart ends the 60 s settlement early");
+  const d = await client.apps.readNamespacedDeployment({ namespace: ns, name: "web-main" });
+  assert.equal(d.spec?.replicas, 0);
+});
+
+test("Verifies that main on_fail nop leaves the failed revision in place", async (t) => {
+  const { client } = testCluster();
+  const ns = await testNamespace(t, "servo-main-nop");
+  await createMain(ns);
+  const servo = servoFor(
+    seedConfig(ns, (doc) => {
+      (doc.k8s as Doc).on_fail = "nop";
+    }),
+  );
+  const pending = servo.execute(mainAdjust({ COMMIT_DELAY: 43 }, { settlement: 60 }));
+  await waitForRollout(client, ns, "web-main", { timeoutMs: 60_000 });
+  await restartNewMainPod(ns, "43");
+  const reply = await pending;
+  assert.deepEqual([reply.status, reply.reason], ["rejected", "unstable"], JSON.stringify(reply));
+  assert.doesNotMatch(String(reply.message), /Rollback|Destroy/);
+  const d = await client.apps.readNamespacedDeployment({ namespace: ns, name: "web-main" });
+  assert.equal(d.spec?.replicas, 1);
+  assert.equal(
+    d.spec?.template.spec?.containers[0]?.env?.find((e) => e.name === "COMMIT_DELAY")?.value,
+    "43",
+  );
+});
+
+test("Verifies that main replicas are bounded by the config: out of range or not listed fails and changes nothing", async (t) => {
+  const { client } = testCluster();
+  const ns = await testNamespace(t, "servo-main-replicas");
+  await createMain(ns);
+  const tooMany = await servoFor(seedConfig(ns)).execute(mainAdjust({ replicas: 5 }));
+  assert.deepEqual([tooMany.status, tooMany.reason], ["failed", "adjust-failed"]);
+  assert.match(String(tooMany.message), /replicas: 5 is not allowed; expected a whole number from 1 to 3/);
+  const unlisted = servoFor(
+    seedConfig(ns, (doc) => {
+      delete (doc.k8s as Doc).application.components["web-main/main"].settings.replicas;
+    }),
+  );
+  const described = components(await unlisted.execute(describe))["web-main/main"];
+  assert.equal(described?.settings.replicas, undefined, "replicas is not described when not listed");
+  const refused = await unlisted.execute(mainAdjust({ replicas: 2 }));
+  assert.deepEqual([refused.status, refused.reason], ["failed", "adjust-failed"]);
+  assert.match(String(refused.message), /has no setting replicas/);
+  const d = await client.apps.readNamespacedDeployment({ namespace: ns, name: "web-main" });
+  assert.deepEqual([d.spec?.replicas, d.metadata?.generation], [1, 1]);
+});
+
+test("Verifies that an env setting the container lacks is described at its default and added to the tuning pod", async (t) => {
+  const ns = await testNamespace(t, "servo-env-default");
+  await createMain(ns, { env: [{ name: "OTHER", value: "x" }] });
+  const servo = servoFor(
+    seedConfig(ns, (doc) => {
+      (doc.k8s as Doc).application.components["web-main/main"].env.COMMIT_DELAY.default = 37;
+    }),
+  );
+  const before = components(await servo.execute(describe));
+  assert.equal(before["web-main/main"]?.settings.COMMIT_DELAY?.value, 37);
+  assert.equal(before["opsani-tuning"]?.settings.COMMIT_DELAY?.value, 37);
+  const reply = await servo.execute(tuningAdjust({ cpu: 0.5, replicas: 1, COMMIT_DELAY: 55 }));
+  assert.equal(reply.status, "ok", JSON.stringify(reply));
+  const env = (await tuningPod(ns))?.spec?.containers[0]?.env?.map((e) => ({ name: e.name, value: e.value }));
+  assert.deepEqual(env, [
+    { name: "OTHER", value: "x" },
+    { name: "COMMIT_DELAY", value: "55" },
+  ]);
+});
+
+test("Verifies that pod_name and component rename the tuning pod and its component", async (t) => {
+  const { client } = testCluster();
+  const ns = await testNamespace(t, "servo-renamed");
+  await createMain(ns);
+  const servo = servoFor(
+    seedConfig(ns, (doc) => Object.assign(doc.k8slive as Doc, { pod_name: "tune-x", component: "canary" })),
+  );
+  assert.deepEqual(Object.keys(components(await servo.execute(describe))).sort(), [
+    "canary",
+    "web-main/main",
+  ]);
+  const reply = await servo.execute(
+    parseCommand({
+      cmd: "ADJUST",
+      param: {
+        state: { application: { components: { canary: { settings: { cpu: { value: 0.5 } } } } } },
+        control: { userdata: { deploy_to: "tuning" } },
+      },
+    }),
+  );
+  assert.equal(reply.status, "ok", JSON.stringify(reply));
+  const pod = await client.core.readNamespacedPod({ namespace: ns, name: "tune-x" });
+  assert.equal(pod.metadata?.labels?.opsani_role, "tuning");
+  assert.equal(await tuningPod(ns), undefined, "no pod under the default name");
+  assert.equal(components(await servo.execute(describe)).canary?.settings.replicas?.value, 1);
 });

@@ -155,10 +155,9 @@ export class MainDeployment implements AdjustConnector {
    * would change a pinned setting (as servox does: pinned settings are reported, never changed).
    */
   private unpinned(
-    d: V1Deployment,
+    live: Record<string, Setting>,
     requested: Record<string, { value: number | string }>,
   ): Record<string, { value: number | string }> {
-    const live = this.settingsOf(d);
     const out: Record<string, { value: number | string }> = {};
     for (const [name, setting] of Object.entries(requested)) {
       const current = live[name];
@@ -192,11 +191,12 @@ export class MainDeployment implements AdjustConnector {
     }
     const before = await readDeployment(this.client, this.namespace, component.deployment);
     const container = mainContainer(before, component.container);
-    const changing = this.unpinned(before, requested);
+    const live = this.settingsOf(before);
+    const changing = this.unpinned(live, requested);
     if (Object.keys(changing).length === 0) {
       return skipped(`component ${component.key}: only pinned settings, at their values`);
     }
-    const patch = this.buildPatch(container.name, changing);
+    const patch = this.buildPatch(container.name, changing, live.replicas);
     const generation = before.metadata?.generation ?? 0;
     progress(5, `patching deployment ${this.namespace}/${component.deployment}`);
     let after: V1Deployment;
@@ -245,16 +245,22 @@ export class MainDeployment implements AdjustConnector {
     return { adjusted: true, reason: "success" };
   }
 
+  /**
+   * buildPatch validates every requested value and builds one strategic merge patch. `replicas`
+   * is the replicas setting as described (absent when the config does not expose it): its range
+   * bounds a requested replica count.
+   */
   private buildPatch(
     containerName: string,
     requested: Record<string, { value: number | string }>,
+    replicasSetting: Setting | undefined,
   ): Record<string, unknown> {
     const { component } = this.main;
     const resources: ResourcesPatch = { requests: {}, limits: {} };
     const env: { name: string; value: string; valueFrom: null }[] = [];
     let replicas: number | undefined;
     for (const [name, { value }] of Object.entries(requested)) {
-      const { cpu, mem, replicas: rep } = component.settings;
+      const { cpu, mem } = component.settings;
       if (name === "cpu" && cpu) {
         resourcePatch(
           resources,
@@ -271,12 +277,13 @@ export class MainDeployment implements AdjustConnector {
           mem.selector,
           mem.limitMin,
         );
-      } else if (name === "replicas") {
+      } else if (name === "replicas" && replicasSetting?.type === "range") {
+        const { min, max } = replicasSetting;
         const n = Number(value);
-        if (!Number.isInteger(n) || n < (rep?.min ?? 0) || (rep?.max !== undefined && n > rep.max)) {
+        if (typeof value !== "number" || !Number.isInteger(n) || n < min || n > max) {
           throw new ServoError(
             "adjust-failed",
-            `component ${component.key} setting replicas: ${JSON.stringify(value)} is not a whole number in range`,
+            `component ${component.key} setting replicas: ${JSON.stringify(value)} is not allowed; expected a whole number from ${min} to ${max}`,
             { status: "failed" },
           );
         }

@@ -289,6 +289,12 @@ export class TuningPod implements AdjustConnector {
         { servoPod: this.servoPod.name },
         "the servo pod has no owning Deployment; using an anchor ConfigMap",
       );
+    } else if (this.servoPod) {
+      this.log.warn(
+        { servoNamespace: this.servoPod.namespace, appNamespace: this.namespace },
+        "the servo runs in another namespace than the app, and owner references cannot cross namespaces: " +
+          "the tuning pod is owned by an anchor ConfigMap and is not removed with the servo",
+      );
     }
     const name = `${this.tuning.podName}-owner`;
     const body: V1ConfigMap = {

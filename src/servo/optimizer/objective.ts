@@ -138,6 +138,19 @@ function compile(what: string, source: string, want: "number" | "bool"): ParseRe
 }
 
 /**
+ * expressionProblem says why an objective (`want` "number") or constraint ("bool") expression
+ * cannot be used, or undefined when it compiles: config validation reports it at its field.
+ */
+export function expressionProblem(source: string, want: "number" | "bool"): string | undefined {
+  try {
+    compile(want === "number" ? "objective" : "constraint", source, want);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/**
  * compileObjective parses and type-checks the objective and every constraint, throwing an
  * OptimizerError (invalid-expression) that quotes the expression at fault.
  */
