@@ -85,10 +85,57 @@ test("Verifies that job and worker lists are read from YAML, JSON or a `jobs:` d
   assert.deepEqual(parseJobList("- a\n- b\n"), ["a", "b"]);
   assert.deepEqual(parseJobList("jobs:\n  - a\n"), ["a"]);
   assert.deepEqual(parseNameList('{"workers": ["w-0"]}', "workers"), ["w-0"]);
-  assert.deepEqual(parseJobList(""), []);
+  assert.deepEqual(parseJobList("[]"), []);
+  assert.deepEqual(parseJobList("jobs: []\n"), []);
+  assert.deepEqual(parseNameList("[]", "workers"), []);
+  // An empty document after the list (a trailing `---`) is not a second list.
+  assert.deepEqual(parseJobList("- a\n---\n"), ["a"]);
+  assert.deepEqual(parseJobList("---\n- a\n...\n"), ["a"]);
   assert.throws(() => parseJobList("a: [x]\n", "j.yaml"), /j\.yaml: .*unknown key "a"/s);
   assert.throws(() => parseJobList("just-a-string", "j.yaml"), /j\.yaml: .*must be a list of names/s);
   assert.throws(() => parseJobList("- a\n- 3\n", "j.yaml"), /j\.yaml: .*\b1: /s);
+});
+
+function assertConfigError(parse: () => unknown, message: RegExp): void {
+  assert.throws(parse, (err: unknown) => {
+    assert.ok(err instanceof ConfigError, String(err));
+    assert.equal(err.reason, "invalid");
+    assert.match(err.message, message);
+    return true;
+  });
+}
+
+test("Verifies that a job or worker file with more than one YAML document is refused, naming the file and the count", () => {
+  assertConfigError(
+    () => parseJobList("- a\n---\n- b\n", "jobs.yaml"),
+    /^jobs\.yaml: 1 problem:\n {2}\(document\): holds 2 YAML documents; expected one list$/,
+  );
+  assertConfigError(
+    () => parseJobList("jobs: [a]\n---\njobs: [b]\n---\n- c\n", "jobs.yaml"),
+    /^jobs\.yaml: .*holds 3 YAML documents; expected one list$/s,
+  );
+  // Empty documents in between do not count, the non-empty ones do.
+  assertConfigError(
+    () => parseNameList("---\n- w-0\n---\n---\n- w-1\n", "workers", "workers.yaml"),
+    /^workers\.yaml: .*holds 2 YAML documents; expected one list$/s,
+  );
+  assertConfigError(
+    () => parseJobList("[]\n---\n[]\n", "ConfigMap ns/jobs key config.yml"),
+    /^ConfigMap ns\/jobs key config\.yml: .*holds 2 YAML documents/s,
+  );
+});
+
+test("Verifies that an empty or null job or worker document is an error, not an empty list", () => {
+  for (const text of ["", "\n", "# nothing here\n", "---\n", "~\n", "null\n", "---\n---\n"]) {
+    assertConfigError(
+      () => parseJobList(text, "jobs.yaml"),
+      /^jobs\.yaml: 1 problem:\n {2}\(document\): lists no jobs/,
+    );
+    assertConfigError(
+      () => parseNameList(text, "workers", "workers.yaml"),
+      /^workers\.yaml: 1 problem:\n {2}\(document\): lists no workers/,
+    );
+  }
 });
 
 // ---- the CRD and the zod schema describe the same spec ------------------------------------------

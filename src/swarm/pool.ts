@@ -6,7 +6,7 @@
  * checks a CRD schema cannot express (duplicates, dedicated jobs that are not jobs).
  */
 import { z } from "zod";
-import { parseConfig, parseYamlText } from "../config/index.js";
+import { ConfigError, parseConfig, parseYamlText } from "../config/index.js";
 import { WORKER_CONFIG_KEY } from "./workloads.js";
 
 /** SWARM_GROUP is the API group of SwarmPool. */
@@ -127,9 +127,25 @@ export function parseJobList(text: string, source?: string): string[] {
   return parseNameList(text, "jobs", source);
 }
 
-/** parseNameList reads a list of names, either bare or under the single key `field`. */
+/**
+ * parseNameList reads a list of names, either bare or under the single key `field`. The text must
+ * hold exactly one non-empty YAML document: a second list would otherwise be dropped without a
+ * word, and an empty file (or a ConfigMap key emptied by mistake) would read as "no jobs" and
+ * unassign every worker. An explicit `[]` is an empty list.
+ */
 export function parseNameList(text: string, field: string, source?: string): string[] {
-  const data = parseYamlText(text, source)[0] ?? [];
+  const docs = parseYamlText(text, source).filter((d) => d !== null && d !== undefined);
+  if (docs.length > 1) {
+    throw new ConfigError("invalid", source, [
+      { path: [], message: `holds ${docs.length} YAML documents; expected one list` },
+    ]);
+  }
+  const [data] = docs;
+  if (data === undefined) {
+    throw new ConfigError("invalid", source, [
+      { path: [], message: `lists no ${field}: the document is empty` },
+    ]);
+  }
   const names = z.array(z.string().min(1, "names must not be empty"), {
     error: `must be a list of names (a YAML or JSON sequence), or a mapping with the single key "${field}"`,
   });

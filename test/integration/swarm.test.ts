@@ -154,6 +154,23 @@ async function eventually(
   }
 }
 
+/**
+ * idle waits until the controller has finished reconciling (its reconcile count stays put for a
+ * while), so that what it does next can only be the answer to the test's next change.
+ */
+async function idle(controller: SwarmController, quietMs = 1_500): Promise<void> {
+  let last = -1;
+  let since = Date.now();
+  await eventually(async () => {
+    const count = await controller.metrics.count("reconciles");
+    if (count !== last) {
+      last = count;
+      since = Date.now();
+    }
+    return Date.now() - since >= quietMs;
+  }, "the controller to be idle");
+}
+
 type Pool = SwarmPoolObject & { status?: PoolStatus; metadata: { generation?: number } };
 
 /** waitPool waits until the pool's status passes `check`; the message of the last miss is kept. */
@@ -224,6 +241,16 @@ async function scale(
 
 async function setJobs(ns: string, name: string, list: string[]): Promise<void> {
   await patchObject(admin(), { ...POOL, namespace: ns, name }, { spec: { jobs: { inline: list } } }, "merge");
+}
+
+/** setJobsConfigMap replaces the data of the jobs ConfigMap `swarm-jobs` (a null value removes a key). */
+async function setJobsConfigMap(ns: string, data: Record<string, string | null>): Promise<void> {
+  await patchObject(
+    admin(),
+    { apiVersion: "v1", kind: "ConfigMap", namespace: ns, name: "swarm-jobs" },
+    { data },
+    "merge",
+  );
 }
 
 async function podsReady(ns: string, count: number): Promise<void> {
@@ -409,10 +436,24 @@ test("Verifies that of two controllers only the leader writes, and the standby t
   const a = startController(t, ns, { identity: "instance-a" });
   const b = startController(t, ns, { identity: "instance-b" });
   await waitPool(ns, "streams", settled(2), "2 workers assigned");
+  await podsReady(ns, 2);
+  const twoPods = await podUids(ns);
+  assert.deepEqual([...twoPods.keys()].sort(), ["swarm-worker-0", "swarm-worker-1"]);
   await scale(ns, "StatefulSet", "swarm-worker", 3);
-  await waitPool(ns, "streams", settled(3), "3 workers assigned");
+  const three = await waitPool(ns, "streams", settled(3), "3 workers assigned");
   assert.ok(a.isLeader() !== b.isLeader(), "exactly one leads");
   const [leader, standby] = a.isLeader() ? [a, b] : [b, a];
+  // hot-reload: workers 0 and 1 gave jobs to worker 2 (their versions changed), and yet neither
+  // was restarted: they pick the change up from the mounted file.
+  assert.deepEqual(
+    three.status?.workers?.map((w) => w.version),
+    [1, 1, 0],
+  );
+  // Longer than the controller's requeue: a restart would have happened by now.
+  await new Promise((r) => setTimeout(r, 3_000));
+  assert.deepEqual(restartedPods(twoPods, await podUids(ns)), [], "hot-reload restarts no pod");
+  assert.equal(await leader.metrics.count("restarts"), 0);
+  assert.equal(await leader.metrics.count("writes", { object: "pod" }), 0);
   assert.ok((await leader.metrics.count("writes", { object: "configmap" })) >= 2);
   assert.equal(await standby.metrics.count("writes"), 0, "the standby wrote nothing");
   assert.equal(await standby.metrics.count("reconciles"), 0, "the standby did not even reconcile");
@@ -437,6 +478,8 @@ test("Verifies that of two controllers only the leader writes, and the standby t
   );
   assert.equal((await workerConfig(ns)).get("swarm-worker-0")?.jobs.length, 3);
   assert.ok((await standby.metrics.count("writes", { object: "configmap" })) >= 1, "the new leader wrote");
+  assert.deepEqual(restartedPods(twoPods, await podUids(ns)), [], "no pod restarted on the job change");
+  assert.equal(await standby.metrics.count("restarts"), 0);
   assert.equal(await leader.metrics.count("writes"), writesBefore, "the stopped leader wrote nothing more");
   const after = await admin().coordination.readNamespacedLease({ namespace: ns, name: LEASE });
   assert.equal(after.spec?.holderIdentity, standby.identity);
@@ -596,6 +639,130 @@ test("Verifies that problems a retry cannot fix set Degraded with a reason, keep
   assert.deepEqual(entries(await workerConfig(ns)), entries(good));
 });
 
+test("Verifies that jobs read from a ConfigMap key are reassigned when the ConfigMap is edited, and a missing key or a value that is not a list sets Degraded", async (t) => {
+  await ensureCrd();
+  const ns = await testNamespace(t, "swarm");
+  await applyObject(admin(), statefulSet(ns, 2));
+  await podsReady(ns, 2);
+  await admin().core.createNamespacedConfigMap({
+    namespace: ns,
+    body: {
+      metadata: { name: "swarm-jobs" },
+      data: { "config.yml": "jobs:\n  - stream:a\n  - stream:b\n  - stream:c\n  - stream:d\n" },
+    },
+  });
+  await applyObject(
+    admin(),
+    pool(ns, "streams", {
+      workload: { name: "swarm-worker" },
+      jobs: { configMapKeyRef: { name: "swarm-jobs", key: "config.yml" } },
+    }),
+  );
+  const controller = startController(t, ns);
+  let p = await waitPool(ns, "streams", (x) => settled(2)(x) && x.status?.jobCount === 4, "4 jobs assigned");
+  const generation = p.metadata.generation;
+  assert.deepEqual(entries(await workerConfig(ns)), {
+    "swarm-worker-0": { jobs: jobs("a", "b"), version: 0 },
+    "swarm-worker-1": { jobs: jobs("c", "d"), version: 0 },
+  });
+
+  // The pool does not change, only the ConfigMap: its watch must bring the new list in (the
+  // periodic resync is minutes away and a settled pool is not requeued). Each change below waits
+  // for the controller to be idle first, so that no reconcile in flight picks it up by chance.
+  await idle(controller);
+  await setJobsConfigMap(ns, {
+    "config.yml": "- stream:a\n- stream:b\n- stream:c\n- stream:e\n- stream:f\n",
+  });
+  p = await waitPool(ns, "streams", (x) => settled(2)(x) && x.status?.jobCount === 5, "the edited job list");
+  assert.equal(p.metadata.generation, generation, "the pool itself was not touched");
+  const edited = entries(await workerConfig(ns));
+  // d is gone, e and f are new: no job kept moves, the new ones balance the pool at 3 / 2.
+  assert.deepEqual(edited, {
+    "swarm-worker-0": { jobs: jobs("a", "b", "e"), version: 1 },
+    "swarm-worker-1": { jobs: jobs("c", "f"), version: 1 },
+  });
+
+  // The key removed: JobsNotFound, and the last good assignment stays.
+  await idle(controller);
+  await setJobsConfigMap(ns, { "config.yml": null, "other.yml": "- stream:x\n" });
+  p = await waitPool(
+    ns,
+    "streams",
+    (x) => condition(x, "Degraded")?.reason === "JobsNotFound",
+    "JobsNotFound",
+  );
+  assert.equal(condition(p, "Degraded")?.status, "True");
+  assert.equal(condition(p, "Ready")?.status, "False");
+  assert.match(
+    condition(p, "Degraded")?.message ?? "",
+    new RegExp(`ConfigMap ${ns}/swarm-jobs has no key "config\\.yml" \\(spec\\.jobs\\.configMapKeyRef\\)`),
+  );
+  assert.deepEqual(entries(await workerConfig(ns)), edited, "the last assignment is kept");
+
+  // A value that is not a list: InvalidJobs, naming the ConfigMap key.
+  await idle(controller);
+  await setJobsConfigMap(ns, { "config.yml": "just-a-string\n" });
+  p = await waitPool(ns, "streams", (x) => condition(x, "Degraded")?.reason === "InvalidJobs", "InvalidJobs");
+  assert.equal(condition(p, "Degraded")?.status, "True");
+  assert.match(
+    condition(p, "Degraded")?.message ?? "",
+    new RegExp(`ConfigMap ${ns}/swarm-jobs key config\\.yml: .*must be a list of names`, "s"),
+  );
+  assert.deepEqual(entries(await workerConfig(ns)), edited, "the last assignment is kept");
+
+  // An emptied value is not "no jobs" (which would unassign every worker) but InvalidJobs too.
+  await idle(controller);
+  await setJobsConfigMap(ns, { "config.yml": "" });
+  p = await waitPool(
+    ns,
+    "streams",
+    (x) => /lists no jobs/.test(condition(x, "Degraded")?.message ?? ""),
+    "InvalidJobs for an empty value",
+  );
+  assert.equal(condition(p, "Degraded")?.reason, "InvalidJobs");
+  assert.deepEqual(entries(await workerConfig(ns)), edited, "the last assignment is kept");
+
+  // The ConfigMap deleted: JobsNotFound; recreated: assigned again.
+  await idle(controller);
+  await admin().core.deleteNamespacedConfigMap({ namespace: ns, name: "swarm-jobs" });
+  p = await waitPool(
+    ns,
+    "streams",
+    (x) =>
+      /swarm-jobs \(spec\.jobs\.configMapKeyRef\) does not exist/.test(
+        condition(x, "Degraded")?.message ?? "",
+      ),
+    "JobsNotFound for a missing ConfigMap",
+  );
+  assert.equal(condition(p, "Degraded")?.reason, "JobsNotFound");
+  await admin().core.createNamespacedConfigMap({
+    namespace: ns,
+    body: {
+      metadata: { name: "swarm-jobs" },
+      data: { "config.yml": '["stream:a", "stream:b", "stream:c"]' },
+    },
+  });
+  p = await waitPool(
+    ns,
+    "streams",
+    (x) => settled(2)(x) && x.status?.jobCount === 3,
+    "the recreated job list",
+  );
+  assert.equal(condition(p, "Degraded")?.reason, "AsExpected");
+  assert.deepEqual(
+    Object.values(entries(await workerConfig(ns)))
+      .flatMap((e) => e.jobs)
+      .sort(),
+    jobs("a", "b", "c"),
+  );
+  assert.equal(
+    await controller.metrics.count("reconciles", { result: "error" }),
+    0,
+    "problems are not retried as errors",
+  );
+  assert.ok((await controller.metrics.count("reconciles", { result: "terminal" })) >= 4);
+});
+
 test("Verifies that a Deployment pool assigns jobs to pod names and, on scale-down, moves only the removed pod's jobs", async (t) => {
   await ensureCrd();
   const ns = await testNamespace(t, "swarm");
@@ -608,9 +775,10 @@ test("Verifies that a Deployment pool assigns jobs to pod names and, on scale-do
       jobs: { inline: jobs("a", "b", "c", "d", "e", "f", "g") },
     }),
   );
-  startController(t, ns);
+  const controller = startController(t, ns);
   await waitPool(ns, "streams", settled(3), "3 pods assigned");
-  const pods = [...(await podUids(ns)).keys()].sort();
+  const before = await podUids(ns);
+  const pods = [...before.keys()].sort();
   const three = await workerConfig(ns, "workers-config");
   assert.deepEqual([...three.keys()].sort(), pods, "one entry per pod, named after it");
 
@@ -619,6 +787,16 @@ test("Verifies that a Deployment pool assigns jobs to pod names and, on scale-do
   const two = await workerConfig(ns, "workers-config");
   const [gone] = [...three.keys()].filter((w) => !two.has(w));
   assert.ok(gone);
+  // hot-reload: the two pods that took over the removed pod's jobs run on (their versions changed).
+  assert.ok(
+    [...two.values()].some((e) => e.version > 0),
+    "a remaining pod's entry changed",
+  );
+  // Longer than the controller's requeue: a restart would have happened by now.
+  await new Promise((r) => setTimeout(r, 3_000));
+  assert.deepEqual(restartedPods(before, await podUids(ns)), [gone], "only the removed pod is gone");
+  assert.equal(await controller.metrics.count("restarts"), 0);
+  assert.equal(await controller.metrics.count("writes", { object: "pod" }), 0);
   for (const [worker, entry] of two) {
     const kept = three.get(worker)?.jobs ?? [];
     assert.ok(
