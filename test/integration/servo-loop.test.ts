@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -185,4 +185,124 @@ test("Verifies that a config with two main components is refused at start-up nam
   assert.match(res.stderr, /web-main\/main/);
   assert.match(res.stderr, /api\/server/);
   assert.doesNotMatch(res.stderr, / {4}at /, "no stack trace");
+});
+
+/** started runs the CLI in the background and resolves once its output matches `ready`. */
+function started(
+  args: string[],
+  ready: RegExp,
+): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "src/cli/main.ts", "--kubeconfig", testCluster().kubeconfig, ...args],
+    { env: { ...process.env, KUBEWISE_LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${String(ready)} within 60 s:\n${out}`)), 60_000);
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      if (ready.test(out)) {
+        clearTimeout(timer);
+        resolve({ child, output: () => out, exited });
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited ${String(code)} before ${String(ready)}:\n${out}`));
+    });
+  });
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test("Verifies the CLI end to end: optimizer serve with a token, servo run against it until SIGTERM (GOODBYE, exit 0), then optimizer report", async (t) => {
+  const ns = await testNamespace(t, "servo-run-cli");
+  await demoApp(ns);
+  const dir = mkdtempSync(join(tmpdir(), "kubewise-run-"));
+  const db = join(dir, "opt.db");
+  const file = join(dir, "servo.yaml");
+  const doc = demoDoc(ns, db);
+  Object.assign(doc.optimizer as Record<string, unknown>, { max_trials: 2, study: "cli" });
+  writeFileSync(file, stringify(doc));
+  const token = join(dir, "token");
+  writeFileSync(token, "cli-s3cret\n");
+
+  const optimizer = await started(
+    ["optimizer", "serve", "-c", file, "--port", "0", "--token-file", token],
+    /local optimizer listening: (http:\/\/127\.0\.0\.1:\d+)/,
+  );
+  t.after(() => optimizer.child.kill("SIGKILL"));
+  const base = /local optimizer listening: (http:\/\/127\.0\.0\.1:\d+)/.exec(optimizer.output())?.[1];
+  assert.ok(base);
+
+  const wrong = join(dir, "wrong-token");
+  writeFileSync(wrong, "nope\n");
+  const refused = spawnSync(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "src/cli/main.ts",
+      "--kubeconfig",
+      testCluster().kubeconfig,
+      "servo",
+      "run",
+      "-c",
+      file,
+      "--optimizer",
+      `${base}/accounts/acme/applications/web/servo`,
+      "--token-file",
+      wrong,
+    ],
+    { encoding: "utf8", timeout: 60_000 },
+  );
+  assert.equal(refused.status, 1, refused.stderr);
+  assert.match(refused.stderr, /HTTP 401/);
+  assert.doesNotMatch(refused.stderr + refused.stdout, /cli-s3cret|nope/, "tokens are never printed");
+
+  const servo = await started(
+    [
+      "servo",
+      "run",
+      "-c",
+      file,
+      "--optimizer",
+      `${base}/accounts/acme/applications/web/servo`,
+      "--token-file",
+      token,
+    ],
+    /servo starting/,
+  );
+  t.after(() => servo.child.kill("SIGKILL"));
+  // Two trials, then the best is applied and the optimizer answers SLEEP: the servo sleeps.
+  await until("the study to end and the servo to sleep", () => /"sleeping"/.test(servo.output()));
+  servo.child.kill("SIGTERM");
+  assert.equal(await servo.exited, 0, servo.output());
+  assert.match(servo.output(), /servo stopped/);
+  await until("the optimizer to log GOODBYE", () => /servo said goodbye/.test(optimizer.output()), 10_000);
+  assert.match(
+    optimizer.output(),
+    /servo said goodbye[^\n]*interrupted by SIGTERM|interrupted by SIGTERM[^\n]*servo said goodbye/,
+  );
+  assert.doesNotMatch(servo.output() + optimizer.output(), /cli-s3cret/, "the token is never logged");
+  optimizer.child.kill("SIGTERM");
+  assert.equal(await optimizer.exited, 0, optimizer.output());
+
+  const out = join(dir, "report");
+  const report = cli(["optimizer", "report", "--db", db, "--out", out, "--study", "cli"]);
+  assert.equal(report.status, 0, report.stderr);
+  assert.match(report.stdout, /^cli: 2 trials, /);
+  const json = JSON.parse(readFileSync(join(out, "cli.json"), "utf8")) as { trials: unknown[] };
+  assert.equal(json.trials.length, 2);
+  assert.match(readFileSync(join(out, "cli.html"), "utf8"), /<svg/);
 });

@@ -387,7 +387,8 @@ export class TuningPod implements AdjustConnector {
   }
 }
 
-function failureOf(err: KubeError, during: "start" | "settlement"): ["rejected" | "failed", string] {
+/** failureOf maps a failed wait to the servo status and reason, in servo-k8slive's vocabulary. */
+export function failureOf(err: KubeError, during: "start" | "settlement"): ["rejected" | "failed", string] {
   switch (err.podProblem) {
     case "restarted":
     case "crash-loop":
