@@ -1,7 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { ConfigError, parseConfig, parseYamlText } from "./index.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, loadConfigFile, parseConfig, parseYamlText, readYamlFile } from "./index.js";
 
 const schema = z.strictObject({
   on_fail: z.enum(["destroy", "nop"]).default("destroy"),
@@ -44,6 +47,33 @@ test("Verifies that YAML syntax errors name the line", () => {
     () => parseYamlText("a: 1\nb: [1, 2\n", "bad.yaml"),
     (err: unknown) => err instanceof ConfigError && /bad\.yaml: .*line \d+/s.test(err.message),
   );
+});
+
+test("Verifies that a file with two non-empty YAML documents is refused, and empty documents do not count", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "kubewise-config-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string): string => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const two = file("two.yaml", "name: a\n---\nname: b\n");
+  assert.throws(
+    () => readYamlFile(two),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.equal(err.reason, "invalid");
+      assert.equal(
+        err.message,
+        `${two}: 1 problem:\n  (document): holds 2 YAML documents (separated by "---"); expected one`,
+      );
+      return true;
+    },
+  );
+  assert.throws(() => loadConfigFile(z.object({ name: z.string() }), two), /holds 2 YAML documents/);
+  assert.deepEqual(readYamlFile(file("one.yaml", "---\nname: a\n---\n# nothing here\n")), { name: "a" });
+  assert.deepEqual(readYamlFile(file("lead.yaml", "# header\n---\nname: a\n")), { name: "a" });
+  assert.deepEqual(readYamlFile(file("empty.yaml", "")), {});
 });
 
 test("Verifies that duplicate keys are rejected", () => {

@@ -15,7 +15,12 @@ export function parseConfig<S extends z.ZodType>(schema: S, data: unknown, file?
   throw new ConfigError("invalid", file, issues);
 }
 
-/** readYamlFile reads one YAML document from a file; syntax errors name the line and column. */
+/**
+ * readYamlFile reads the one YAML document of a file; syntax errors name the line and column.
+ * A file with more than one non-empty document is an error rather than its first document: each
+ * of these files describes one thing, and silently dropping the rest would hide a mistake. Empty
+ * documents (a trailing `---`, a comment-only one) do not count.
+ */
 export function readYamlFile(file: string): unknown {
   let text: string;
   try {
@@ -24,7 +29,13 @@ export function readYamlFile(file: string): unknown {
     const message = (err as NodeJS.ErrnoException).code === "ENOENT" ? "file not found" : String(err);
     throw new ConfigError("unreadable", file, [{ path: [], message }]);
   }
-  return parseYamlText(text, file)[0] ?? {};
+  const docs = parseYamlText(text, file).filter((d) => d !== null && d !== undefined);
+  if (docs.length > 1) {
+    throw new ConfigError("invalid", file, [
+      { path: [], message: `holds ${docs.length} YAML documents (separated by "---"); expected one` },
+    ]);
+  }
+  return docs[0] ?? {};
 }
 
 /** parseYamlText parses one or more YAML documents, throwing ConfigError on syntax errors. */

@@ -69,6 +69,7 @@ export async function applyService(
   target: DeployTarget,
   options: ApplyServiceOptions = {},
 ): Promise<ApplyReport> {
+  refuseStatefulSetRollback(target, options);
   const namespaceCreated = await ensureNamespace(client, target.namespace, options.createNamespace ?? false);
   let plan: Plan;
   try {
@@ -98,6 +99,20 @@ export async function applyService(
     ...(options.rollbackOnFailure ? { rollbackOnFailure: true } : {}),
   });
   return report;
+}
+
+/**
+ * refuseStatefulSetRollback: kubewise rolls back only Deployments (to the previous ReplicaSet's
+ * template). Accepting the flag for a StatefulSet would promise a safety net that is not there,
+ * so it is refused before anything is written.
+ */
+function refuseStatefulSetRollback(target: DeployTarget, options: ApplyServiceOptions): void {
+  const workload = workloadOf(target);
+  if (!options.rollbackOnFailure || workload?.kind !== "StatefulSet") return;
+  throw new DeployError(
+    "invalid",
+    `--rollback-on-failure cannot be used for service ${target.service}: with persistent_storage it runs as a StatefulSet, and kubewise rolls back only Deployments; nothing was applied (drop the flag, and roll back by applying the previous spec)`,
+  );
 }
 
 const resultOf: Record<ObjectAction, ObjectResult> = {

@@ -112,6 +112,19 @@ test("Verifies that a file that is no image archive fails with RegistryError rea
   const junk = join(dir, "junk.bin");
   writeFileSync(junk, Buffer.alloc(2048, 1));
   await assert.rejects(openImageArchive(junk), /not an image archive/);
+  // A short text file given by mistake is not a tar archive, rather than an archive lacking index.json.
+  const text = join(dir, "notes.txt");
+  writeFileSync(text, "8 bytes\n");
+  await assert.rejects(openImageArchive(text), (err: unknown) => {
+    assert.ok(err instanceof RegistryError);
+    assert.equal(err.reason, "archive");
+    assert.match(
+      err.message,
+      /not an image archive \(.* is not a tar archive \(8 bytes, shorter than one 512-byte header\)\)/,
+    );
+    assert.doesNotMatch(err.message, /neither index\.json/);
+    return true;
+  });
 });
 
 test("Verifies that a corrupt manifest blob is caught by its digest", async () => {

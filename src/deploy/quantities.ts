@@ -107,3 +107,23 @@ export const storageQuantity = amount({
   forms: 'a number of GiB (10) or a quantity ("10Gi")',
   unitHint: 'needs a unit, e.g. "512Mi" (a whole number such as 10 is GiB)',
 });
+
+/**
+ * optaUnitNote warns about a cpu or memory amount written as a whole-number string, which kubewise
+ * reads in Opta's unit (millicores, MiB) while Kubernetes reads the same string as cores or bytes:
+ * someone used to Kubernetes manifests who writes `cpu: "2"` gets 2m, not 2 cores. `field` is the
+ * path shown (`resource_request.cpu`); it returns undefined for anything else.
+ */
+export function optaUnitNote(field: string, kind: "cpu" | "memory", value: unknown): string | undefined {
+  if (typeof value !== "string" || !/^\s*\d+\s*$/.test(value)) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) return undefined;
+  const written = `${field}: "${value.trim()}"`;
+  return kind === "cpu"
+    ? `${written} is read as ${plural(n, "millicore")} (Opta's unit), where Kubernetes reads ${plural(n, "core")}: for ${plural(n, "core")} write "${n * 1000}m"; write "${n}m" (or the number ${n}) to keep ${plural(n, "millicore")}`
+    : `${written} is read as ${n} MiB (Opta's unit), where Kubernetes reads ${plural(n, "byte")}: write "${n}Mi" (or the number ${n}) to keep ${n} MiB, or give the unit you mean ("${n}Gi")`;
+}
+
+function plural(n: number, unit: string): string {
+  return `${n} ${unit}${n === 1 ? "" : "s"}`;
+}

@@ -1,22 +1,26 @@
 import {
   KubeError,
+  ResourceWatcher,
   deploymentSelector,
+  podProblem,
   replicaSetsOf,
   rollbackDeployment,
   toKubeError,
-  waitForObject,
   waitForRolloutHealthy,
   type KubeClient,
   type V1Deployment,
+  type V1Pod,
   type V1StatefulSet,
+  type V1StatefulSetStatus,
   type Verdict,
+  type WaitOptions,
 } from "../kube/index.js";
 import { podReports, type PodReport } from "./health.js";
 
 /**
- * Waiting for a service's workload after an apply: a Deployment until its rollout is complete
- * (failing at once when a pod of the new revision restarts, crash-loops, cannot pull its image or
- * cannot be scheduled), a StatefulSet until every replica is updated and ready. A failure is an
+ * Waiting for a service's workload after an apply: a Deployment until its rollout is complete, a
+ * StatefulSet until every replica is updated and ready, both failing at once when a pod of the
+ * new revision restarts, crash-loops, cannot pull its image or cannot be scheduled. A failure is an
  * outcome to report, with the failing pods and their reasons, not an exception: the objects were
  * applied, and the caller may roll the Deployment back.
  */
@@ -54,7 +58,10 @@ export interface RolloutOptions {
   timeoutMs: number;
   signal?: AbortSignal;
   onProgress?: (message: string) => void;
-  /** rollbackOnFailure puts a Deployment's previous revision back when its rollout fails. */
+  /**
+   * rollbackOnFailure puts a Deployment's previous revision back when its rollout fails. Not for
+   * a StatefulSet: applyService refuses it (see refuseStatefulSetRollback).
+   */
   rollbackOnFailure?: boolean;
 }
 
@@ -163,14 +170,34 @@ async function rollBack(
   }
 }
 
-function statefulSetVerdict(namespace: string, name: string, s: V1StatefulSet | undefined): Verdict<string> {
+/**
+ * statefulSetVerdict judges a StatefulSet's rollout from the object and its pods: done once every
+ * replica is updated and ready; failed at once when a pod of the update revision shows a problem
+ * (podProblem, as the Deployment wait uses), so a crash-looping pod does not wait out the timeout.
+ * A pod the scheduler holds back only until its volume claims bind is waiting, not failed: with a
+ * provisioner that binds claims on creation that is how every new replica starts.
+ */
+export function statefulSetVerdict(
+  namespace: string,
+  name: string,
+  s: V1StatefulSet | undefined,
+  pods: readonly V1Pod[],
+): Verdict<string> {
   const what = `statefulset ${namespace}/${name}`;
   if (!s) return { state: "failed", error: new KubeError("NotFound", `${what} not found`) };
   const status = s.status;
-  const want = s.spec?.replicas ?? 1;
   if (!status || (status.observedGeneration ?? 0) < (s.metadata?.generation ?? 0)) {
     return { state: "waiting", message: `${what}: waiting for the controller to see the new spec` };
   }
+  // Complete means healthy now: re-applying an unchanged StatefulSet must not fail on a restart
+  // one of its pods had last week.
+  const progress = replicaProgress(what, s.spec?.replicas ?? 1, status);
+  if (progress.state === "done") return progress;
+  return podsVerdict(what, status.updateRevision, pods) ?? progress;
+}
+
+/** replicaProgress is done once every replica is updated and ready, else how far it got. */
+function replicaProgress(what: string, want: number, status: V1StatefulSetStatus): Verdict<string> {
   const updated = status.updatedReplicas ?? 0;
   const ready = status.readyReplicas ?? 0;
   if (updated < want) return { state: "waiting", message: `${what}: ${updated} of ${want} replicas updated` };
@@ -181,6 +208,130 @@ function statefulSetVerdict(namespace: string, name: string, s: V1StatefulSet | 
   return { state: "done", value: `${what} rolled out: ${ready}/${want} ready` };
 }
 
+/**
+ * podsVerdict looks at the pods of the update revision: the first with a problem fails the wait,
+ * except a pod waiting only for its volume claims to bind, which makes it wait with that message.
+ */
+function podsVerdict(
+  what: string,
+  revision: string | undefined,
+  pods: readonly V1Pod[],
+): Verdict<string> | undefined {
+  if (revision === undefined) return undefined;
+  const current = pods
+    .filter((p) => !p.metadata?.deletionTimestamp && p.metadata?.labels?.[REVISION_LABEL] === revision)
+    .sort((a, b) => (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""));
+  let volumes: Verdict<string> | undefined;
+  for (const pod of current) {
+    const problem = podProblem(pod);
+    if (!problem) continue;
+    if (problem.reason === "unschedulable" && /persistentvolumeclaim/i.test(problem.message)) {
+      const message = problem.message.replace(/cannot be scheduled/, "waits for its volume claims to bind");
+      volumes ??= { state: "waiting", message: `${what}: ${message}` };
+      continue;
+    }
+    return {
+      state: "failed",
+      error: new KubeError("Invalid", problem.message, { podProblem: problem.reason }),
+    };
+  }
+  return volumes;
+}
+
+/** REVISION_LABEL is the label the StatefulSet controller puts on each pod: its revision. */
+const REVISION_LABEL = "controller-revision-hash";
+
+function podSelector(s: V1StatefulSet, name: string): string {
+  const labels = s.spec?.selector.matchLabels ?? { "app.kubernetes.io/name": name };
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+}
+
+/**
+ * waitForStatefulSet watches the StatefulSet and its pods, judging both on every change of
+ * either (statefulSetVerdict): a pod can start crash-looping without the StatefulSet's status
+ * changing at all.
+ */
+async function waitForStatefulSet(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  options: WaitOptions,
+): Promise<string> {
+  const sets = new ResourceWatcher<V1StatefulSet>(client, {
+    apiVersion: "apps/v1",
+    kind: "StatefulSet",
+    namespace,
+    fieldSelector: `metadata.name=${name}`,
+  });
+  sets.start();
+  let pods: ResourceWatcher<V1Pod> | undefined;
+  let cleanup = (): void => {};
+  try {
+    await sets.synced();
+    const initial = sets.get(name, namespace);
+    if (!initial) throw new KubeError("NotFound", `statefulset ${namespace}/${name} not found`);
+    pods = new ResourceWatcher<V1Pod>(client, {
+      apiVersion: "v1",
+      kind: "Pod",
+      namespace,
+      labelSelector: podSelector(initial, name),
+    });
+    pods.start();
+    await pods.synced();
+    const podWatcher = pods;
+    return await new Promise<string>((resolve, reject) => {
+      let last = "";
+      const evaluate = (): void => {
+        const verdict = statefulSetVerdict(namespace, name, sets.get(name, namespace), podWatcher.list());
+        if (verdict.state === "done") resolve(verdict.value);
+        else if (verdict.state === "failed") reject(verdict.error);
+        else if (verdict.message && verdict.message !== last) options.onProgress?.((last = verdict.message));
+      };
+      const timer = setTimeout(
+        () =>
+          reject(
+            new KubeError(
+              "Timeout",
+              `rollout of statefulset ${namespace}/${name} did not finish in ${Math.round(options.timeoutMs / 1000)} s${last ? `; last seen: ${last}` : ""}`,
+            ),
+          ),
+        options.timeoutMs,
+      );
+      const onAbort = (): void => reject(options.signal?.reason ?? new KubeError("Timeout", "cancelled"));
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      if (options.signal?.aborted) onAbort();
+      cleanup = () => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener("abort", onAbort);
+      };
+      sets.on(evaluate);
+      podWatcher.on(evaluate);
+      evaluate();
+    });
+  } finally {
+    cleanup();
+    await sets.stop();
+    await pods?.stop();
+  }
+}
+
+/** updateRevisionPods reports on the pods of the StatefulSet's update revision (all of them when unknown). */
+async function updateRevisionPods(client: KubeClient, namespace: string, name: string): Promise<PodReport[]> {
+  let s: V1StatefulSet;
+  try {
+    s = await client.apps.readNamespacedStatefulSet({ namespace, name });
+  } catch (err) {
+    throw toKubeError(err, `read statefulset ${namespace}/${name}`);
+  }
+  const revision = s.status?.updateRevision;
+  const selector = podSelector(s, name);
+  return podReports(client, namespace, {
+    labelSelector: revision ? `${selector},${REVISION_LABEL}=${revision}` : selector,
+  });
+}
+
 async function awaitStatefulSet(
   client: KubeClient,
   namespace: string,
@@ -189,27 +340,23 @@ async function awaitStatefulSet(
 ): Promise<RolloutOutcome> {
   const { name } = workload;
   try {
-    const message = await waitForObject<V1StatefulSet, string>(
-      client,
-      { apiVersion: "apps/v1", kind: "StatefulSet", namespace, name },
-      (s) => statefulSetVerdict(namespace, name, s),
-      {
-        timeoutMs: options.timeoutMs,
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-      },
-    );
+    const message = await waitForStatefulSet(client, namespace, name, {
+      timeoutMs: options.timeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
     return { state: "ready", workload, message };
   } catch (err) {
     const failure = waitFailure(err, options.signal);
-    const pods = await podReports(client, namespace, { labelSelector: `app.kubernetes.io/name=${name}` });
+    const pods = await updateRevisionPods(client, namespace, name);
     return {
       state: "failed",
       workload,
       reason: failureReason(failure),
       message: failure.message,
       pods,
-      // kubectl can undo a StatefulSet through its ControllerRevisions; kubewise does not yet.
+      // applyService refuses --rollback-on-failure for a StatefulSet before applying anything;
+      // this says so to a caller that asks awaitRollout directly.
       ...(options.rollbackOnFailure
         ? { rollback: { ready: false, message: "rollback is supported for Deployments only" } }
         : {}),

@@ -250,8 +250,9 @@ export const rawServiceSchema = z.strictObject({
   replicas: count.optional(),
   min_containers: count.optional(),
   max_containers: count.optional(),
-  autoscaling_target_cpu_percentage: percent.default(80),
-  autoscaling_target_mem_percentage: percent.default(80),
+  // No default here: normalize defaults them to 80, and notes a target set for a fixed count.
+  autoscaling_target_cpu_percentage: percent.optional(),
+  autoscaling_target_mem_percentage: percent.optional(),
   resource_request: z
     .strictObject({ cpu: cpuQuantity.optional(), memory: memoryQuantity.optional() })
     .nullish(),

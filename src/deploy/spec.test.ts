@@ -1,5 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ConfigError } from "../config/index.js";
 import { loadServiceSpec, parseServiceSpec, parsePublicUri, type ServiceSpec } from "./spec.js";
 
@@ -72,6 +75,46 @@ test("Verifies that a whole-number string is Opta's unit like a number, and othe
     { variables: { "vars.size": "10" } },
   ).persistentStorage;
   assert.deepEqual(storage, [{ size: 10 * 2 ** 30, path: "/data" }]);
+});
+
+test("Verifies that a cpu or memory amount written as a whole-number string is noted with the unit it is read in", () => {
+  const notes = (extra: object, variables: Record<string, string> = {}) =>
+    parseServiceSpec({ ...base, ...extra }, { variables }).notes;
+  const spec = parseServiceSpec({
+    ...base,
+    resource_request: { cpu: "2", memory: "1" },
+    resource_limits: { cpu: "4", memory: "2" },
+  });
+  // Still Opta's reading: 2 millicores and 1 MiB.
+  assert.deepEqual(spec.resources.requests, { cpu: 0.002, memory: 2 ** 20 });
+  assert.deepEqual(spec.notes, [
+    'resource_request.cpu: "2" is read as 2 millicores (Opta\'s unit), where Kubernetes reads 2 cores: for 2 cores write "2000m"; write "2m" (or the number 2) to keep 2 millicores',
+    'resource_request.memory: "1" is read as 1 MiB (Opta\'s unit), where Kubernetes reads 1 byte: write "1Mi" (or the number 1) to keep 1 MiB, or give the unit you mean ("1Gi")',
+    'resource_limits.cpu: "4" is read as 4 millicores (Opta\'s unit), where Kubernetes reads 4 cores: for 4 cores write "4000m"; write "4m" (or the number 4) to keep 4 millicores',
+    'resource_limits.memory: "2" is read as 2 MiB (Opta\'s unit), where Kubernetes reads 2 bytes: write "2Mi" (or the number 2) to keep 2 MiB, or give the unit you mean ("2Gi")',
+  ]);
+  // The forms that say what they mean get no note: numbers (Opta), quantities with a unit, decimals (cores).
+  assert.deepEqual(notes({ resource_request: { cpu: 2, memory: 1 } }), []);
+  assert.deepEqual(notes({ resource_request: { cpu: "2000m", memory: "1Gi" } }), []);
+  assert.deepEqual(notes({ resource_request: { cpu: "1.5" }, resource_limits: { cpu: false } }), []);
+  // Opta's placeholder idiom is read in millicores by Opta too, so it is not noted.
+  assert.deepEqual(notes({ resource_request: { cpu: "{vars.cpu}" } }, { "vars.cpu": "100" }), []);
+});
+
+test("Verifies that an autoscaling target set with a fixed replica count is noted as having no effect", () => {
+  const notes = (extra: object) => parseServiceSpec({ ...base, ...extra }).notes;
+  assert.deepEqual(notes({ min_containers: 2, max_containers: 2, autoscaling_target_cpu_percentage: 60 }), [
+    "autoscaling_target_cpu_percentage: has no effect with a fixed replica count (min_containers equals max_containers: 2), so no autoscaler is rendered; set max_containers above min_containers to autoscale",
+  ]);
+  assert.match(
+    notes({ replicas: 3, autoscaling_target_mem_percentage: "70%" }).join("\n"),
+    /^autoscaling_target_mem_percentage: has no effect with a fixed replica count \(replicas is set: 3\)/,
+  );
+  // The defaults (80%) are not noted, and an autoscaled service keeps its targets without a note.
+  assert.deepEqual(notes({ min_containers: 2, max_containers: 2 }), []);
+  const scaled = parseServiceSpec({ ...base, max_containers: 4, autoscaling_target_cpu_percentage: 60 });
+  assert.deepEqual(scaled.notes, []);
+  assert.deepEqual(scaled.autoscaling, { cpuPercent: 60, memoryPercent: 80 });
 });
 
 test("Verifies that env_vars: and public_uri: left empty (YAML null) mean none, as in Opta", () => {
@@ -389,6 +432,21 @@ test("Verifies that a missing file is reported as unreadable with its name", () 
       return true;
     },
   );
+});
+
+test("Verifies that a service.yaml holding two services is refused rather than rendering only the first", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "kubewise-spec-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "service.yaml");
+  writeFileSync(file, "name: a\nimage: nginx\n---\nname: b\nimage: nginx\n");
+  assert.throws(
+    () => loadServiceSpec(file),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /holds 2 YAML documents \(separated by "---"\); expected one/.test(err.message),
+  );
+  writeFileSync(file, "name: a\nimage: nginx\n---\n");
+  assert.equal(loadServiceSpec(file).name, "a", "a trailing --- is not a second document");
 });
 
 test("Verifies that Opta-only fields are accepted and reported as having no effect", () => {

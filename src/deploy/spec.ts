@@ -2,6 +2,7 @@ import { z } from "zod";
 import { parseConfig, readYamlFile, ConfigError } from "../config/index.js";
 import { interpolateVariables } from "./interpolate.js";
 import { childName } from "./names.js";
+import { optaUnitNote } from "./quantities.js";
 import { OPTA_ONLY_FIELDS, rawServiceSchema, type RawService } from "./schema.js";
 import { normalizeTuning, type TuningSpec } from "./tuning.js";
 
@@ -148,7 +149,30 @@ export function parseServiceSpec(doc: unknown, options: SpecOptions = {}, file?:
   };
   const filled = interpolateVariables(doc, variables);
   if (filled.issues.length > 0) throw new ConfigError("invalid", file, filled.issues);
-  return parseConfig(serviceSchema, filled.value, file);
+  const spec = parseConfig(serviceSchema, filled.value, file);
+  spec.notes.push(...amountNotes(doc));
+  return spec;
+}
+
+/**
+ * amountNotes warns about cpu and memory amounts written as whole-number strings (see
+ * optaUnitNote). It reads the document as written, before placeholders are filled: `cpu:
+ * "{vars.cpu}"` is Opta's own idiom, which Opta too reads in millicores, so it gets no note.
+ */
+function amountNotes(doc: unknown): string[] {
+  const notes: string[] = [];
+  for (const section of ["resource_request", "resource_limits"] as const) {
+    const amounts = field(doc, section);
+    for (const kind of ["cpu", "memory"] as const) {
+      const note = optaUnitNote(`${section}.${kind}`, kind, field(amounts, kind));
+      if (note !== undefined) notes.push(note);
+    }
+  }
+  return notes;
+}
+
+function field(value: unknown, key: string): unknown {
+  return value !== null && typeof value === "object" ? (value as Record<string, unknown>)[key] : undefined;
 }
 
 /** loadServiceSpec reads a service.yaml file; see parseServiceSpec. */
@@ -181,10 +205,7 @@ function normalize(raw: RawService, issue: Issue): ServiceSpec {
     ports,
     ...(probePort === undefined ? {} : { probePort }),
     replicas,
-    autoscaling: {
-      cpuPercent: raw.autoscaling_target_cpu_percentage,
-      memoryPercent: raw.autoscaling_target_mem_percentage,
-    },
+    autoscaling: normalizeAutoscaling(raw, replicas, notes),
     resources,
     env,
     envFrom: (raw.env_from ?? []).map((e) => ({
@@ -291,6 +312,28 @@ function normalizeReplicas(raw: RawService, issue: Issue): ServiceSpec["replicas
   if (min === 0 && max !== 0)
     issue(["min_containers"], "can be 0 only when max_containers is 0 too (scaled down)");
   return { min, max };
+}
+
+function normalizeAutoscaling(
+  raw: RawService,
+  replicas: ServiceSpec["replicas"],
+  notes: string[],
+): ServiceSpec["autoscaling"] {
+  if (replicas.min === replicas.max) {
+    // A fixed count renders no HPA (see renderService), so a target set for it would do nothing unseen.
+    const count = raw.replicas === undefined ? "min_containers equals max_containers" : "replicas is set";
+    for (const f of ["autoscaling_target_cpu_percentage", "autoscaling_target_mem_percentage"] as const) {
+      if (raw[f] !== undefined) {
+        notes.push(
+          `${f}: has no effect with a fixed replica count (${count}: ${replicas.min}), so no autoscaler is rendered; set max_containers above min_containers to autoscale`,
+        );
+      }
+    }
+  }
+  return {
+    cpuPercent: raw.autoscaling_target_cpu_percentage ?? 80,
+    memoryPercent: raw.autoscaling_target_mem_percentage ?? 80,
+  };
 }
 
 function normalizeResources(raw: RawService, issue: Issue): ServiceSpec["resources"] {

@@ -79,6 +79,23 @@ test("Verifies that a file that is not a tar archive is refused with the offset 
   await assert.rejects(indexTar(truncated), /truncated/);
 });
 
+test("Verifies that a file shorter than one header, or one whose first header has a bad checksum, is not a tar archive", async () => {
+  const text = write("note.txt", Buffer.from("hello!\n\n"));
+  await assert.rejects(
+    indexTar(text),
+    /note\.txt is not a tar archive \(8 bytes, shorter than one 512-byte header\)/,
+  );
+  await assert.rejects(indexTar(write("empty.bin", Buffer.alloc(0))), /not a tar archive \(0 bytes/);
+  // One header long, with a text where the checksum should be.
+  const header = Buffer.from(writeTar([{ name: "x", data: "1" }]).subarray(0, 512));
+  header.write("garbage\0", 148, 8, "ascii");
+  await assert.rejects(indexTar(write("bad-sum.tar", header)), /not a tar archive \(bad header at byte 0\)/);
+  // The smallest real archive (one header, its data, no end blocks) and an empty one (zeros) are fine.
+  const smallest = write("smallest.tar", writeTar([{ name: "x", data: "1" }]).subarray(0, 1024));
+  assert.equal((await (await indexTar(smallest)).read("x")).toString(), "1");
+  assert.equal((await indexTar(write("zeros.tar", Buffer.alloc(1024)))).entries.size, 0);
+});
+
 test("Verifies that member names are normalized: ./ and trailing slashes dropped", () => {
   assert.equal(normalizeName("./index.json"), "index.json");
   assert.equal(normalizeName("blobs/sha256/"), "blobs/sha256");

@@ -136,14 +136,16 @@ interface Pending {
 }
 
 /**
- * indexTar reads the headers of a tar file. It throws when the file is not a tar archive (a
- * header checksum does not match) or ends in the middle of an entry.
+ * indexTar reads the headers of a tar file. It throws when the file is not a tar archive (shorter
+ * than one header, or a header checksum does not match) or ends in the middle of an entry. A file
+ * of only zero blocks is an empty archive, as tar reads it.
  */
 export async function indexTar(file: string): Promise<TarIndex> {
   const fd = await open(file, "r");
   const entries = new Map<string, TarEntry>();
   try {
     const { size: fileSize } = await fd.stat();
+    refuseShortFile(file, fileSize);
     const header = Buffer.alloc(BLOCK);
     let pos = 0;
     let pending: Pending = {};
@@ -181,6 +183,16 @@ export async function indexTar(file: string): Promise<TarIndex> {
     await fd.close();
   }
   return new TarIndex(file, entries);
+}
+
+/**
+ * refuseShortFile: a file shorter than one header (a text file given by mistake) is no archive,
+ * rather than an empty one with neither index.json nor manifest.json.
+ */
+function refuseShortFile(file: string, size: number): void {
+  if (size < BLOCK) {
+    throw new Error(`${file} is not a tar archive (${size} bytes, shorter than one ${BLOCK}-byte header)`);
+  }
 }
 
 function extendedHeader(flag: string, data: Buffer): Pending {

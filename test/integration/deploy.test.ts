@@ -552,3 +552,112 @@ test("Verifies that status shows the objects, rollout, autoscaler and pods, and 
   const empty = await serviceStatus(client, ns, "web");
   assert.match(formatStatus(empty), /no objects: the service is not deployed here/);
 });
+
+const stateful = (image: string) => `
+name: db
+image: ${image}
+ports: [{ name: http, type: http, port: 8080 }]
+replicas: 2
+persistent_storage: [{ size: 1, path: /data }]
+`;
+
+/**
+ * claimVolumes creates a PersistentVolume pre-bound to each claim a StatefulSet "db" with `replicas`
+ * pods will make: the embedded cluster has no provisioner, so without them the claims stay Pending
+ * and the pods unschedulable. The PV controller binds them; no kubelet is involved.
+ */
+async function claimVolumes(t: TestContext, namespace: string, replicas: number): Promise<void> {
+  const { client } = testCluster();
+  for (let i = 0; i < replicas; i++) {
+    const name = `${namespace}-storage-0-db-${i}`;
+    await client.core.createPersistentVolume({
+      body: {
+        metadata: { name, labels: { "kubewise.dev/test": "true" } },
+        spec: {
+          capacity: { storage: "1Gi" },
+          accessModes: ["ReadWriteOnce"],
+          persistentVolumeReclaimPolicy: "Retain",
+          hostPath: { path: `/tmp/${name}` },
+          claimRef: { namespace, name: `storage-0-db-${i}` },
+        },
+      },
+    });
+    t.after(() => client.core.deletePersistentVolume({ name }).catch(() => undefined));
+  }
+}
+
+test("Verifies that a persistent_storage service waits for its volume claims, fails fast on a crashing pod, and refuses --rollback-on-failure", async (t) => {
+  const { client } = testCluster();
+  const ns = await testNamespace(t, "deploy");
+  // Until the claims bind, the scheduler calls the pods unschedulable: that is waited for, not a failure.
+  let claimsPending: () => void = () => {};
+  const pending = new Promise<void>((resolve) => (claimsPending = resolve));
+  const progress: string[] = [];
+  const applying = applyService(client, target(spec(stateful("ghcr.io/acme/db:1.0")), ns), {
+    timeoutMs: 120_000,
+    onProgress: (m) => {
+      progress.push(m);
+      if (/waits for its volume claims to bind/.test(m)) claimsPending();
+    },
+  });
+  const settled = applying.then(
+    () => "returned",
+    () => "returned",
+  );
+  const first = await Promise.race([pending.then(() => "pending"), settled]);
+  assert.equal(first, "pending", `apply did not wait for the claims; progress: ${progress.join("; ")}`);
+  await claimVolumes(t, ns, 2);
+  const created = await applying;
+  assert.equal(created.rollout?.state, "ready", created.rollout && formatRollout(created.rollout));
+  assert.ok(
+    progress.some((m) =>
+      /pod .*\/db-[01]: waits for its volume claims to bind \(.*PersistentVolumeClaims/.test(m),
+    ),
+    progress.join("\n"),
+  );
+  const claims = await client.core.listNamespacedPersistentVolumeClaim({ namespace: ns });
+  assert.deepEqual(claims.items.map((c) => `${c.metadata?.name} ${c.status?.phase}`).sort(), [
+    "storage-0-db-0 Bound",
+    "storage-0-db-1 Bound",
+  ]);
+
+  // Keep the update open: with minReadySeconds the controller replaces db-0 only 20 s after db-1 is
+  // ready. Set by another field manager, so kubewise's apply keeps it.
+  await client.apps.patchNamespacedStatefulSet({
+    namespace: ns,
+    name: "db",
+    fieldManager: "kubewise-test",
+    body: [{ op: "add", path: "/spec/minReadySeconds", value: 20 }],
+  });
+  const bad = "ghcr.io/acme/db:2.0-broken";
+  const started = Date.now();
+  const updating = apply(client, target(spec(stateful(bad)), ns));
+  const crashed = await crashNewPod(t, ns, bad);
+  const report = await updating;
+  const rollout = report.rollout;
+  assert.equal(rollout?.state, "failed", rollout && formatRollout(rollout));
+  if (rollout?.state !== "failed") return;
+  assert.equal(rollout.reason, "restarted");
+  assert.equal(rollout.workload.kind, "StatefulSet");
+  assert.match(rollout.message, new RegExp(`${crashed}: container db restarted 1 time\\(s\\)`));
+  assert.ok(Date.now() - started < 60_000, "failed on the crash, not at the 120 s timeout");
+  assert.deepEqual(
+    rollout.pods.map((p) => `${p.name} ${p.problem?.reason}`),
+    [`${crashed} restarted`],
+    "only pods of the new revision are reported",
+  );
+  assert.match(formatRollout(rollout), /rollout of StatefulSet\/db failed \(restarted\)/);
+
+  const failed = await client.apps.readNamespacedStatefulSet({ namespace: ns, name: "db" });
+  await assert.rejects(
+    apply(client, target(spec(stateful("ghcr.io/acme/db:1.0")), ns), true),
+    (err: unknown) => {
+      assert.ok(err instanceof DeployError, String(err));
+      assert.match(err.message, /--rollback-on-failure .*persistent_storage.*nothing was applied/);
+      return true;
+    },
+  );
+  const refused = await client.apps.readNamespacedStatefulSet({ namespace: ns, name: "db" });
+  assert.equal(refused.metadata?.generation, failed.metadata?.generation, "nothing was applied");
+  assert.equal(refused.spec?.template.spec?.containers[0]?.image, bad);
+});
