@@ -1,4 +1,4 @@
-import type { V1Deployment, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
+import type { V1ContainerStatus, V1Deployment, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
 import type { KubeClient } from "./client.js";
 import { KubeError, toKubeError } from "./errors.js";
 import { patchObject } from "./apply.js";
@@ -109,6 +109,7 @@ export async function waitForRolloutHealthy(
     pods.start();
     await pods.synced();
     const podWatcher = pods;
+    const restartsBefore = restartCounts(podWatcher.list());
     return await new Promise<V1Deployment>((resolve, reject) => {
       let last = "";
       let newestHash: string | undefined;
@@ -127,7 +128,7 @@ export async function waitForRolloutHealthy(
         for (const pod of podWatcher.list()) {
           if (pod.metadata?.labels?.["pod-template-hash"] !== newestHash || pod.metadata?.deletionTimestamp)
             continue;
-          const problem = podProblem(pod);
+          const problem = newProblem(pod, restartsBefore);
           if (problem)
             return reject(new KubeError("Invalid", problem.message, { podProblem: problem.reason }));
         }
@@ -183,11 +184,12 @@ export async function waitForPodsStable(
   let cleanup = (): void => {};
   try {
     await pods.synced();
+    const restartsBefore = restartCounts(pods.list());
     await new Promise<void>((resolve, reject) => {
       const check = (): void => {
         for (const pod of pods.list()) {
           if (pod.metadata?.deletionTimestamp || options.ignore?.(pod)) continue;
-          const problem = podProblem(pod);
+          const problem = newProblem(pod, restartsBefore);
           if (problem)
             return reject(new KubeError("Invalid", problem.message, { podProblem: problem.reason }));
           if (!isPodReady(pod)) {
@@ -213,6 +215,42 @@ export async function waitForPodsStable(
     cleanup();
     await pods.stop();
   }
+}
+
+/** restartCounts maps each pod's uid to its containers' total restart count. */
+function restartCounts(pods: readonly V1Pod[]): Map<string, number> {
+  return new Map(pods.map((p) => [p.metadata?.uid ?? "", totalRestarts(p)]));
+}
+
+function totalRestarts(pod: V1Pod): number {
+  const s = pod.status;
+  return [...(s?.initContainerStatuses ?? []), ...(s?.containerStatuses ?? [])].reduce(
+    (n, c) => n + c.restartCount,
+    0,
+  );
+}
+
+/**
+ * newProblem is podProblem, except that restarts a pod already had when the wait began are not
+ * this rollout's or settlement's doing: re-applying an unchanged Deployment must not fail on a
+ * restart from last week. A pod still crash-looping, or restarting again, does count.
+ */
+function newProblem(pod: V1Pod, restartsBefore: Map<string, number>): ReturnType<typeof podProblem> {
+  const problem = podProblem(pod);
+  if (problem?.reason !== "restarted") return problem;
+  const before = restartsBefore.get(pod.metadata?.uid ?? "");
+  if (before === undefined || totalRestarts(pod) > before) return problem;
+  // The old restarts set aside, whatever else podProblem would see still counts.
+  const calm = (cs: V1ContainerStatus[] | undefined) => cs?.map((c) => ({ ...c, restartCount: 0 }));
+  const status = pod.status ?? {};
+  return podProblem({
+    ...pod,
+    status: {
+      ...status,
+      containerStatuses: calm(status.containerStatuses),
+      initContainerStatuses: calm(status.initContainerStatuses),
+    },
+  });
 }
 
 export { selectorOf as deploymentSelector };

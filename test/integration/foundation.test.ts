@@ -8,7 +8,9 @@ import {
   waitForObject,
   waitForPodReady,
   waitForPodStable,
+  waitForPodsStable,
   waitForRollout,
+  waitForRolloutHealthy,
   type WatchEvent,
 } from "../../src/kube/index.js";
 import { startComponent, stopComponent } from "../../src/cluster/index.js";
@@ -124,6 +126,44 @@ test("Verifies that a restart patched into the pod status as a kubelet would is 
     "the restart is noticed from the watch, not at the end of the period",
   );
   await assert.rejects(waitForPodReady(client, ns, "p", { timeoutMs: 10_000 }), /restarted/);
+});
+
+test("Verifies that the rollout and settlement waits ignore a restart a pod had before they began, and fail on a new one", async (t) => {
+  const { client } = testCluster();
+  const ns = await testNamespace(t, "old-restart");
+  await applyObject(client, deployment(ns, 1));
+  await waitForRollout(client, ns, "web", { timeoutMs: 60_000 });
+  const pod = (await client.core.listNamespacedPod({ namespace: ns, labelSelector: "app=web" })).items[0];
+  const name = pod?.metadata?.name ?? "";
+  const restarts = (n: number) =>
+    client.core.patchNamespacedPodStatus({
+      namespace: ns,
+      name,
+      body: [{ op: "replace", path: "/status/containerStatuses/0/restartCount", value: n }],
+    });
+  await restarts(1);
+  await waitForObject(
+    client,
+    { apiVersion: "v1", kind: "Pod", namespace: ns, name },
+    (p: V1Pod | undefined) =>
+      p?.status?.containerStatuses?.[0]?.restartCount === 1
+        ? { state: "done", value: true }
+        : { state: "waiting" },
+    { timeoutMs: 10_000 },
+  );
+  // Re-checking an unchanged Deployment: last week's restart is not this rollout's doing.
+  const done = await waitForRolloutHealthy(client, ns, "web", { timeoutMs: 30_000 });
+  assert.equal(done.status?.availableReplicas, 1);
+  await waitForPodsStable(client, ns, "app=web", { durationMs: 1_000 });
+  // A restart during the wait counts.
+  const stable = waitForPodsStable(client, ns, "app=web", { durationMs: 30_000 });
+  stable.catch(() => undefined);
+  await restarts(2);
+  await assert.rejects(stable, (err: unknown) => {
+    assert.ok(err instanceof KubeError);
+    assert.equal(err.podProblem, "restarted");
+    return true;
+  });
 });
 
 test("Verifies that the watcher survives the API server stopping and delivers the changes made meanwhile", async (t) => {
