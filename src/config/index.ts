@@ -4,4 +4,4 @@
  * path, value found, what is allowed — all problems at once, and nothing applied.
  */
 export { ConfigError, formatPath, type ConfigIssue } from "./errors.js";
-export { loadConfigFile, parseConfig, parseYamlText, readYamlFile } from "./load.js";
+export { loadConfigFile, parseConfig, parseYamlDocument, parseYamlText, readYamlFile } from "./load.js";

@@ -29,13 +29,22 @@ export function readYamlFile(file: string): unknown {
     const message = (err as NodeJS.ErrnoException).code === "ENOENT" ? "file not found" : String(err);
     throw new ConfigError("unreadable", file, [{ path: [], message }]);
   }
+  return parseYamlDocument(text, file) ?? {};
+}
+
+/**
+ * parseYamlDocument parses text that must hold at most one non-empty YAML document and returns it,
+ * or undefined when there is none (an empty text, a trailing `---`, only comments). More than one
+ * is a ConfigError naming `file`.
+ */
+export function parseYamlDocument(text: string, file?: string): unknown {
   const docs = parseYamlText(text, file).filter((d) => d !== null && d !== undefined);
   if (docs.length > 1) {
     throw new ConfigError("invalid", file, [
       { path: [], message: `holds ${docs.length} YAML documents (separated by "---"); expected one` },
     ]);
   }
-  return docs[0] ?? {};
+  return docs[0];
 }
 
 /** parseYamlText parses one or more YAML documents, throwing ConfigError on syntax errors. */

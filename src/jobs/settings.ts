@@ -28,7 +28,7 @@ import { statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { stringify } from "yaml";
 import { z } from "zod";
-import { ConfigError, parseConfig, parseYamlText } from "../config/index.js";
+import { ConfigError, parseConfig, parseYamlDocument } from "../config/index.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 
@@ -81,8 +81,7 @@ export type SettingsByApp = ReadonlyMap<string, TunedSettings>;
  * the value and what is allowed; `source` labels the messages (a file, or namespace/configmap).
  */
 export function parseSettingsDocument(text: string, source?: string): SettingsByApp {
-  const [doc] = parseYamlText(text, source);
-  const parsed = parseConfig(documentSchema, doc ?? {}, source);
+  const parsed = parseConfig(documentSchema, parseYamlDocument(text, source) ?? {}, source);
   return new Map(Object.entries(parsed.apps));
 }
 

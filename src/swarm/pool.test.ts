@@ -108,16 +108,16 @@ function assertConfigError(parse: () => unknown, message: RegExp): void {
 test("Verifies that a job or worker file with more than one YAML document is refused, naming the file and the count", () => {
   assertConfigError(
     () => parseJobList("- a\n---\n- b\n", "jobs.yaml"),
-    /^jobs\.yaml: 1 problem:\n {2}\(document\): holds 2 YAML documents; expected one list$/,
+    /^jobs\.yaml: 1 problem:\n {2}\(document\): holds 2 YAML documents \(separated by "---"\); expected one$/,
   );
   assertConfigError(
     () => parseJobList("jobs: [a]\n---\njobs: [b]\n---\n- c\n", "jobs.yaml"),
-    /^jobs\.yaml: .*holds 3 YAML documents; expected one list$/s,
+    /^jobs\.yaml: .*holds 3 YAML documents \(separated by "---"\); expected one$/s,
   );
   // Empty documents in between do not count, the non-empty ones do.
   assertConfigError(
     () => parseNameList("---\n- w-0\n---\n---\n- w-1\n", "workers", "workers.yaml"),
-    /^workers\.yaml: .*holds 2 YAML documents; expected one list$/s,
+    /^workers\.yaml: .*holds 2 YAML documents \(separated by "---"\); expected one$/s,
   );
   assertConfigError(
     () => parseJobList("[]\n---\n[]\n", "ConfigMap ns/jobs key config.yml"),

@@ -6,7 +6,7 @@
  * checks a CRD schema cannot express (duplicates, dedicated jobs that are not jobs).
  */
 import { z } from "zod";
-import { ConfigError, parseConfig, parseYamlText } from "../config/index.js";
+import { ConfigError, parseConfig, parseYamlDocument } from "../config/index.js";
 import { WORKER_CONFIG_KEY } from "./workloads.js";
 
 /** SWARM_GROUP is the API group of SwarmPool. */
@@ -134,13 +134,7 @@ export function parseJobList(text: string, source?: string): string[] {
  * unassign every worker. An explicit `[]` is an empty list.
  */
 export function parseNameList(text: string, field: string, source?: string): string[] {
-  const docs = parseYamlText(text, source).filter((d) => d !== null && d !== undefined);
-  if (docs.length > 1) {
-    throw new ConfigError("invalid", source, [
-      { path: [], message: `holds ${docs.length} YAML documents; expected one list` },
-    ]);
-  }
-  const [data] = docs;
+  const data = parseYamlDocument(text, source);
   if (data === undefined) {
     throw new ConfigError("invalid", source, [
       { path: [], message: `lists no ${field}: the document is empty` },

@@ -13,7 +13,7 @@
  */
 import { Document } from "yaml";
 import { z } from "zod";
-import { ConfigError, parseConfig, parseYamlText } from "../config/index.js";
+import { ConfigError, parseConfig, parseYamlDocument } from "../config/index.js";
 import type { Assignment } from "./assign.js";
 import { compareJobNames, compareWorkerNames } from "./order.js";
 
@@ -103,8 +103,7 @@ const workerConfigSchema = z.strictObject({
  * naming `source` and the field on anything else.
  */
 export function parseWorkerConfig(text: string, source = WORKER_CONFIG_KEY): WorkerConfig {
-  const docs = parseYamlText(text, source);
-  const data = parseConfig(workerConfigSchema, docs[0] ?? {}, source);
+  const data = parseConfig(workerConfigSchema, parseYamlDocument(text, source) ?? {}, source);
   const result = new Map<string, WorkerWorkload>();
   for (const [worker, w] of Object.entries(data.workloads)) {
     result.set(worker, { jobs: w?.jobs ?? [], version: w?.version ?? 0 });
@@ -125,7 +124,7 @@ const assignmentSchema = z.record(
  * `kubewise swarm assign` prints it (every version 0).
  */
 export function parseAssignmentFile(text: string, source?: string): WorkerConfig {
-  const data = parseYamlText(text, source)[0] ?? {};
+  const data = parseYamlDocument(text, source) ?? {};
   const isMapping = data !== null && typeof data === "object" && !Array.isArray(data);
   const record = isMapping ? (data as Record<string, unknown>) : undefined;
   if (record?.kind === "ConfigMap") return parseConfigMapFile(record, source);
