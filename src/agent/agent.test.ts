@@ -108,6 +108,49 @@ test("Verifies that the node agent serves task metrics from the kubelet's pods a
   }
 });
 
+test("Verifies that an unreadable client certificate stops the agent before it starts, naming the field and path", () => {
+  const c = config();
+  assert.throws(
+    () =>
+      new NodeAgent({
+        config: parseAgentConfig({ ...c, ssl: { ...(c.ssl as object), client_cert_path: "/nonexist.crt" } }),
+        log: silentLogger,
+        cgroupRoot: root,
+        listen: "127.0.0.1:0",
+      }),
+    (e: unknown) =>
+      e instanceof AgentError &&
+      e.reason === "config" &&
+      /ssl\.client_cert_path "\/nonexist\.crt": no such file/.test(e.message),
+  );
+});
+
+test("Verifies that the agent's /healthz turns 503 with the error once iterations keep failing, and /livez stays 200", async () => {
+  const agent = new NodeAgent({
+    config: parseAgentConfig({ ...config(), kubelet_endpoint: "https://127.0.0.1:1" }),
+    log: silentLogger,
+    cgroupRoot: root,
+    listen: "127.0.0.1:0",
+  });
+  const address = await agent.start();
+  try {
+    assert.ok(address);
+    let res = await fetch(`http://127.0.0.1:${address.port}/healthz`);
+    for (let i = 0; i < 100 && res.status === 200; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      res = await fetch(`http://127.0.0.1:${address.port}/healthz`);
+    }
+    assert.equal(res.status, 503);
+    assert.match(
+      await res.text(),
+      /iterations in a row failed; last error: cannot list pods from kubelet .*ECONNREFUSED/,
+    );
+    assert.equal((await fetch(`http://127.0.0.1:${address.port}/livez`)).status, 200);
+  } finally {
+    await agent.stop();
+  }
+});
+
 test("Verifies that the apiserver source needs a node name and, in this build, a factory", () => {
   const base = {
     config: parseAgentConfig({ ...config(), pod_source: "apiserver" }),
@@ -165,4 +208,13 @@ test("Verifies that `kubewise agent run --once` prints the metrics, and fails on
   const bad = await cli(["--config", file, "--once"]);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /cgroup_driver: must be one of "systemd", "cgroupfs"/);
+  const c = config();
+  writeFileSync(
+    file,
+    JSON.stringify({ ...c, ssl: { ...(c.ssl as object), client_cert_path: "/nonexist.crt" } }),
+  );
+  const noCert = await cli(["--config", file, "--cgroup-root", root, "--listen", "127.0.0.1:0"]);
+  assert.equal(noCert.status, 1, "exits at start instead of serving and failing every interval");
+  assert.match(noCert.stderr, /ssl\.client_cert_path "\/nonexist\.crt": no such file/);
+  assert.doesNotMatch(noCert.stderr, /iteration failed/);
 });

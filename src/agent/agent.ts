@@ -89,7 +89,10 @@ export class NodeAgent {
       log,
     });
     const listen = options.listen ?? config.listen;
-    this.server = listen === "" ? undefined : new MetricsServer(this.metrics, parseListen(listen));
+    this.server =
+      listen === ""
+        ? undefined
+        : new MetricsServer(this.metrics, parseListen(listen), () => this.runner.health());
   }
 
   /** start serves the metrics (resolving with the bound address) and starts the loop. */

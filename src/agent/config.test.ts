@@ -137,3 +137,83 @@ test("Verifies that cgroup_parent defaults per driver and a bad one is refused w
     /cgroup_parent: must end in a systemd slice/,
   );
 });
+
+test("Verifies that a cross-field problem quotes the offending value, not the whole agent.yaml", () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ ssl: { client_cert_path: "/c.pem" } }, /ssl\.client_cert_path: .*go together.* \(got "\/c\.pem"\)$/m],
+    [
+      { client_cert: "/a.pem", client_private_key: "/k.pem", ssl: { client_cert_path: "/b.pem" } },
+      /client_cert: .*set one of them \(got "\/a\.pem"\)$/m,
+    ],
+    [{ cgroup_parent: "kubepods" }, /cgroup_parent: must be an absolute cgroup path.* \(got "kubepods"\)$/m],
+  ];
+  for (const [data, expected] of cases) {
+    assert.throws(
+      () => parseAgentConfig({ cgroup_root: "/sys/fs/cgroup", ...data }, "agent.yaml"),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.match(err.message, expected);
+        assert.doesNotMatch(err.message, /cgroup_root"/, "the document is not quoted as the value");
+        return true;
+      },
+    );
+  }
+});
+
+test("Verifies that listen must be HOST:PORT or empty, named with the file and field", () => {
+  assert.equal(parseAgentConfig({ listen: "0.0.0.0:9100" }).listen, "0.0.0.0:9100");
+  assert.equal(parseAgentConfig({ listen: "[::]:9100" }).listen, "[::]:9100");
+  assert.equal(parseAgentConfig({ listen: "" }).listen, "");
+  for (const bad of ["foo", "9477", "host:99999"]) {
+    assert.throws(
+      () => parseAgentConfig({ listen: bad }, "agent.yaml"),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError, String(err));
+        assert.match(err.message, /^agent\.yaml: /);
+        assert.match(err.message, new RegExp(`listen: must be HOST:PORT .* \\(got "${bad}"\\)`));
+        return true;
+      },
+    );
+  }
+});
+
+test("Verifies that monitored and rule namespaces must be namespace names (DNS labels)", () => {
+  assert.deepEqual(parseAgentConfig({ monitored_namespaces: ["kube-system", "a1"] }).monitored_namespaces, [
+    "kube-system",
+    "a1",
+  ]);
+  for (const bad of ["Bad_NS", "-a", "a-", "a.b", "x".repeat(64)]) {
+    assert.throws(
+      () => parseAgentConfig({ monitored_namespaces: ["default", bad] }, "agent.yaml"),
+      new RegExp(`monitored_namespaces\\.1: must be a namespace name.*\\(got "${bad}"\\)`),
+    );
+  }
+  assert.equal(parseAgentConfig({ monitored_namespaces: ["x".repeat(63)] }).monitored_namespaces.length, 1);
+  assert.throws(
+    () => parseAgentConfig({ allocation: { rules: [{ name: "r", namespaces: ["Batch"] }] } }),
+    /allocation\.rules\.0\.namespaces\.0: must be a namespace name/,
+  );
+});
+
+test("Verifies that matchExpressions follow Kubernetes: values required for In/NotIn, forbidden for Exists/DoesNotExist", () => {
+  const rule = (expr: Record<string, unknown>): unknown => ({
+    allocation: { rules: [{ name: "r", selector: { matchExpressions: [expr] } }] },
+  });
+  const path = /allocation\.rules\.0\.selector\.matchExpressions\.0\.values: /;
+  for (const operator of ["In", "NotIn"]) {
+    assert.throws(() => parseAgentConfig(rule({ key: "a", operator })), path);
+    assert.throws(
+      () => parseAgentConfig(rule({ key: "a", operator, values: [] })),
+      new RegExp(`values: must list at least one value with operator ${operator}`),
+    );
+    assert.equal(parseAgentConfig(rule({ key: "a", operator, values: ["x"] })).allocation.rules.length, 1);
+  }
+  for (const operator of ["Exists", "DoesNotExist"]) {
+    assert.throws(
+      () => parseAgentConfig(rule({ key: "a", operator, values: ["x"] })),
+      new RegExp(`values: must be empty or absent with operator ${operator} \\(got \\["x"\\]\\)`),
+    );
+    assert.equal(parseAgentConfig(rule({ key: "a", operator })).allocation.rules.length, 1);
+    assert.equal(parseAgentConfig(rule({ key: "a", operator, values: [] })).allocation.rules.length, 1);
+  }
+});

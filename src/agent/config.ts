@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { loadConfigFile, parseConfig } from "../config/index.js";
 import { kubepodsProblem } from "./cgroups.js";
+import { parseListen } from "./metrics.js";
 import { quantityValue } from "./quantity.js";
 
 /**
@@ -22,11 +23,39 @@ const cpuQuota = z.union([
     ),
 ]);
 
-const selectorRequirement = z.strictObject({
-  key: z.string().min(1),
-  operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
-  values: z.array(z.string()).optional(),
-});
+/** selectorRequirement is a matchExpressions entry, with Kubernetes' rules for its values. */
+const selectorRequirement = z
+  .strictObject({
+    key: z.string().min(1),
+    operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
+    values: z.array(z.string()).optional(),
+  })
+  .superRefine((r, ctx) => {
+    const values = r.values ?? [];
+    if ((r.operator === "In" || r.operator === "NotIn") && values.length === 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["values"],
+        input: r.values,
+        message: `must list at least one value with operator ${r.operator}`,
+      });
+    } else if ((r.operator === "Exists" || r.operator === "DoesNotExist") && values.length > 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["values"],
+        input: r.values,
+        message: `must be empty or absent with operator ${r.operator}`,
+      });
+    }
+  });
+
+/** namespaceName is a Kubernetes namespace name: a DNS label (RFC 1123). */
+const namespaceName = z
+  .string()
+  .regex(
+    /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/,
+    "must be a namespace name: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+  );
 
 /** labelSelectorSchema is Kubernetes' LabelSelector, spelled as in a Kubernetes manifest. */
 const labelSelectorSchema = z.strictObject({
@@ -54,7 +83,7 @@ const ruleSchema = z.strictObject({
   /** name appears in logs and in refusal messages. */
   name: z.string().min(1),
   /** namespaces limits the rule to pods in these namespaces; all monitored ones when absent. */
-  namespaces: z.array(z.string().min(1)).optional(),
+  namespaces: z.array(namespaceName).optional(),
   /** selector matches the pod's labels as written in Kubernetes (not the sanitised ones). */
   selector: labelSelectorSchema.optional(),
   /** qos_classes limits the rule to pods of these QoS classes. */
@@ -124,16 +153,31 @@ const agentFields = z.strictObject({
   client_private_key: z.string().min(1).optional(),
   /** timeout_seconds bounds one pod listing. @default 5 */
   timeout_seconds: z.number().positive().max(60).default(5),
-  monitored_namespaces: z.array(z.string().min(1)).min(1).default(["default"]),
+  monitored_namespaces: z.array(namespaceName).min(1).default(["default"]),
   /** interval_seconds between iterations. @default 5 */
   interval_seconds: z.number().min(0.1).max(3600).default(5),
   /** listen is the default for --listen; "" serves no HTTP. @default "127.0.0.1:9477" */
-  listen: z.string().default("127.0.0.1:9477"),
+  listen: z
+    .string()
+    .refine(
+      (v) => v === "" || isListenAddress(v),
+      'must be HOST:PORT (e.g. 0.0.0.0:9477, [::]:9477), or "" for no server',
+    )
+    .default("127.0.0.1:9477"),
   /** metrics_file, when set, gets the exposition text after every iteration (written atomically). */
   metrics_file: z.string().min(1).optional(),
   cpu_manager: cpuManagerSchema.default({ policy: "auto", state_file: "/var/lib/kubelet/cpu_manager_state" }),
   allocation: allocationSchema.default({ enabled: false, from_annotations: false, rules: [] }),
 });
+
+function isListenAddress(value: string): boolean {
+  try {
+    parseListen(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const aliases = [
   ["client_cert", "client_cert_path"],
@@ -175,6 +219,13 @@ function aliasIssues(c: Fields, ssl: Partial<Record<string, unknown>>): Issue[] 
   return out;
 }
 
+function valueAt(root: unknown, path: readonly string[]): unknown {
+  let v = root;
+  for (const key of path)
+    v = typeof v === "object" && v !== null ? (v as Record<string, unknown>)[key] : undefined;
+  return v;
+}
+
 /** parentIssues: a cgroup_parent that is not a cgroup path the driver could have made. */
 function parentIssues(c: Fields): Issue[] {
   const parent = text(c.cgroup_parent);
@@ -192,8 +243,9 @@ export const agentConfigSchema = agentFields
     (c, ctx) => {
       // Runs even when other fields failed, so every problem is reported at once: look before use.
       const ssl: Partial<Record<string, unknown>> = typeof c.ssl === "object" && c.ssl !== null ? c.ssl : {};
+      // input is the value at the issue's path: without it the message quotes the whole document.
       for (const issue of [...aliasIssues(c, ssl), ...parentIssues(c)])
-        ctx.addIssue({ code: "custom", ...issue });
+        ctx.addIssue({ code: "custom", input: valueAt(c, issue.path), ...issue });
     },
     { when: (payload) => typeof payload.value === "object" && payload.value !== null },
   )

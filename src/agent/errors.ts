@@ -3,7 +3,8 @@ import { KubewiseError } from "../errors.js";
 /**
  * AgentReason is the agent's vocabulary of failures:
  * - `pod-source`: the pods of the node could not be listed (kubelet or API server unreachable,
- *   refused, or answered garbage); the iteration is skipped.
+ *   refused, or answered garbage, or a kubelet credential file vanished after the start);
+ *   the iteration is skipped.
  * - `cgroup`: the cgroup hierarchy is missing or not what the configuration says.
  * - `config`: a flag or setting the agent cannot work with.
  * - `unsupported`: a combination this build cannot do.

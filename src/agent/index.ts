@@ -54,4 +54,10 @@ export {
 export { AllocationApplier, type AllocationResult, type AllocationOutcome } from "./apply.js";
 export { TaskMetrics, MetricsServer, TASK_METRICS, writeMetricsFile, parseListen } from "./metrics.js";
 export { KubeletPodSource, monitoredPods, type PodSource, type KubeletSourceOptions } from "./podsource.js";
-export { AgentRunner, type AgentRunnerOptions, type IterationReport } from "./runner.js";
+export {
+  AgentRunner,
+  UNHEALTHY_AFTER,
+  type AgentHealth,
+  type AgentRunnerOptions,
+  type IterationReport,
+} from "./runner.js";

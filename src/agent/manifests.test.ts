@@ -12,6 +12,8 @@ const dir = fileURLToPath(new URL("../../manifests/agent/", import.meta.url));
 
 interface Container {
   args: string[];
+  livenessProbe?: { httpGet?: { path: string } };
+  readinessProbe?: { httpGet?: { path: string } };
   env: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   ports: { containerPort: number }[];
   volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
@@ -53,4 +55,7 @@ test("Verifies that the DaemonSet's flags, host cgroup mount, node name and scra
   assert.equal(pod.metadata.annotations["prometheus.io/scrape"], "true");
   assert.equal(c.env.find((e) => e.name === "NODE_NAME")?.valueFrom?.fieldRef?.fieldPath, "spec.nodeName");
   assert.deepEqual(c.args.slice(0, 2), ["agent", "run"]);
+  // /healthz fails while iterations fail, which a restart does not cure: readiness only.
+  assert.equal(c.readinessProbe?.httpGet?.path, "/healthz");
+  assert.equal(c.livenessProbe?.httpGet?.path, "/livez");
 });

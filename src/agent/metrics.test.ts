@@ -153,6 +153,33 @@ test("Verifies that the server serves /metrics in Prometheus format and /healthz
   }
 });
 
+test("Verifies that /healthz answers 503 with the last error while the loop is unhealthy, and /livez 200 regardless", async () => {
+  let health = { healthy: true, failuresInARow: 0 } as {
+    healthy: boolean;
+    failuresInARow: number;
+    lastError?: string;
+  };
+  const server = new MetricsServer(new TaskMetrics(), { host: "127.0.0.1", port: 0 }, () => health);
+  const { port } = await server.start();
+  try {
+    const get = async (path: string): Promise<[number, string]> => {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`);
+      return [res.status, await res.text()];
+    };
+    assert.deepEqual(await get("/healthz"), [200, "ok\n"]);
+    health = { healthy: false, failuresInARow: 4, lastError: "cannot list pods from kubelet: ECONNREFUSED" };
+    assert.deepEqual(await get("/healthz"), [
+      503,
+      "unhealthy: 4 iterations in a row failed; last error: cannot list pods from kubelet: ECONNREFUSED\n",
+    ]);
+    assert.deepEqual(await get("/livez"), [200, "ok\n"]);
+    health = { healthy: true, failuresInARow: 0 };
+    assert.equal((await get("/healthz"))[0], 200);
+  } finally {
+    await server.stop();
+  }
+});
+
 test("Verifies WCA's task_mem_soft_limit_bytes, task_last_seen, allocation, allocations_count and allocations_ignored_count", async () => {
   const m = new TaskMetrics();
   const t = task(1, { app: "a" });

@@ -5,6 +5,7 @@ import { Counter, Gauge, Registry } from "prom-client";
 import type { AllocationResult } from "./apply.js";
 import type { TaskSample } from "./cgroups.js";
 import { AgentError } from "./errors.js";
+import type { AgentHealth } from "./runner.js";
 import type { Task } from "./tasks.js";
 
 /**
@@ -358,15 +359,22 @@ export function parseListen(value: string): ListenAddress {
   return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
 }
 
-/** MetricsServer serves /metrics (Prometheus text) and /healthz over plain HTTP. */
+/**
+ * MetricsServer serves over plain HTTP: /metrics (Prometheus text); /healthz, 200 "ok" or 503
+ * with the last error once `health` says the loop is unhealthy (the readiness probe); /livez,
+ * 200 while the process serves (the liveness probe: restarting fixes neither a missing
+ * certificate nor an API-server outage).
+ */
 export class MetricsServer {
   private server: Server | undefined;
   private readonly metrics: TaskMetrics;
   private readonly listen: ListenAddress;
+  private readonly health: (() => AgentHealth) | undefined;
 
-  constructor(metrics: TaskMetrics, listen: ListenAddress) {
+  constructor(metrics: TaskMetrics, listen: ListenAddress, health?: () => AgentHealth) {
     this.metrics = metrics;
     this.listen = listen;
+    this.health = health;
   }
 
   /** start listens and resolves with the bound address (useful with port 0). */
@@ -381,9 +389,20 @@ export class MetricsServer {
           (err: unknown) => res.writeHead(500).end(String(err)),
         );
       } else if (path === "/healthz") {
+        const h = this.health?.();
+        if (h === undefined || h.healthy) res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+        else
+          res
+            .writeHead(503, { "content-type": "text/plain" })
+            .end(
+              `unhealthy: ${h.failuresInARow} iterations in a row failed; last error: ${h.lastError ?? "?"}\n`,
+            );
+      } else if (path === "/livez") {
         res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
       } else {
-        res.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics\n");
+        res
+          .writeHead(404, { "content-type": "text/plain" })
+          .end("not found: try /metrics, /healthz or /livez\n");
       }
     });
     this.server = server;

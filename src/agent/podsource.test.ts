@@ -2,7 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
-import { writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
 import type { V1Pod } from "@kubernetes/client-node";
@@ -136,8 +136,53 @@ test("Verifies that HTTP errors and non-pod answers become pod-source errors tha
   }
   const closed = await failure(source({ endpoint: "https://127.0.0.1:1" }).listPods());
   assert.match(closed.message, /ECONNREFUSED/);
-  const missing = await failure(source({ clientKeyPath: "/nonexistent/key.pem" }).listPods());
-  assert.equal(missing.reason, "config");
+});
+
+test("Verifies that unreadable credential files stop the kubelet source at construction, naming field, path and problem", () => {
+  const empty = join(pki.dir, "empty.pem");
+  writeFileSync(empty, "");
+  const cases: [Partial<KubeletSourceOptions>, RegExp][] = [
+    [{ clientCertPath: "/nonexist.crt" }, /ssl\.client_cert_path "\/nonexist\.crt": no such file/],
+    [
+      { clientKeyPath: "/nonexistent/key.pem" },
+      /ssl\.client_key_path "\/nonexistent\/key\.pem": no such file/,
+    ],
+    [{ serverVerify: pki.dir }, /ssl\.server_verify ".*": not a regular file/],
+    [{ tokenPath: "/nonexistent/token" }, /kubelet_token_path "\/nonexistent\/token": no such file/],
+    [{ clientCertPath: empty }, /ssl\.client_cert_path ".*empty\.pem": the file is empty/],
+  ];
+  for (const [over, expected] of cases) {
+    assert.throws(
+      () => source(over),
+      (err: unknown) => {
+        assert.ok(err instanceof AgentError, String(err));
+        assert.equal(err.reason, "config");
+        assert.match(err.message, /^cannot use the kubelet credentials: /);
+        assert.match(err.message, expected);
+        return true;
+      },
+    );
+  }
+  assert.throws(
+    () => source({ clientCertPath: "/nonexist.crt", clientKeyPath: "/nonexist.key" }),
+    /ssl\.client_cert_path "\/nonexist\.crt": no such file; ssl\.client_key_path "\/nonexist\.key": no such file/,
+    "every problem at once",
+  );
+  // A plain-HTTP endpoint uses no TLS files, so they are not checked.
+  assert.ok(source({ endpoint: "http://127.0.0.1:1", clientCertPath: "/nonexist.crt" }));
+});
+
+test("Verifies that credentials are still read on each request: a file gone after the start fails that listing only", async () => {
+  const cert = join(pki.dir, "rotating.crt");
+  writeFileSync(cert, readFileSync(pki.clientCert));
+  const s = source({ clientCertPath: cert });
+  assert.equal((await s.listPods()).length, 2);
+  rmSync(cert);
+  const gone = await failure(s.listPods());
+  assert.equal(gone.reason, "pod-source");
+  assert.match(gone.message, /ssl\.client_cert_path ".*rotating\.crt": no such file/);
+  writeFileSync(cert, readFileSync(pki.clientCert));
+  assert.equal((await s.listPods()).length, 2);
 });
 
 test("Verifies that only monitored namespaces and pods that can have a cgroup are kept, ready or not", () => {

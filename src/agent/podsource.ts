@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest, type RequestOptions } from "node:https";
 import type { V1Pod } from "@kubernetes/client-node";
@@ -42,9 +42,34 @@ export class KubeletPodSource implements PodSource {
   private readonly options: KubeletSourceOptions;
   private readonly url: URL;
 
+  /**
+   * The constructor checks every credential file once, so a wrong path stops the agent at start
+   * with the field named, instead of failing every iteration; requests still read them anew.
+   * @throws AgentError("config") naming each unreadable file's agent.yaml field, path and problem.
+   */
   constructor(options: KubeletSourceOptions) {
     this.options = options;
     this.url = new URL("pods", options.endpoint.endsWith("/") ? options.endpoint : `${options.endpoint}/`);
+    const problems = this.credentials().flatMap(({ field, file }) => {
+      const problem = credentialProblem(file);
+      return problem === undefined ? [] : [`${field} ${JSON.stringify(file)}: ${problem}`];
+    });
+    if (problems.length > 0) {
+      throw new AgentError("config", `cannot use the kubelet credentials: ${problems.join("; ")}`);
+    }
+  }
+
+  /** credentials are the files this source reads, with the agent.yaml field each comes from. */
+  private credentials(): { field: CredentialField; file: string }[] {
+    const o = this.options;
+    const https = this.url.protocol === "https:";
+    const out: { field: CredentialField; file: string }[] = [];
+    if (o.tokenPath) out.push({ field: "kubelet_token_path", file: o.tokenPath });
+    if (https && typeof o.serverVerify === "string")
+      out.push({ field: "ssl.server_verify", file: o.serverVerify });
+    if (https && o.clientCertPath) out.push({ field: "ssl.client_cert_path", file: o.clientCertPath });
+    if (https && o.clientKeyPath) out.push({ field: "ssl.client_key_path", file: o.clientKeyPath });
+    return out;
   }
 
   async listPods(): Promise<V1Pod[]> {
@@ -71,23 +96,17 @@ export class KubeletPodSource implements PodSource {
 
   private requestOptions(): RequestOptions {
     const o = this.options;
-    const read = (what: string, file: string): Buffer => {
-      try {
-        return readFileSync(file);
-      } catch (err) {
-        throw new AgentError("config", `cannot read the kubelet ${what} ${file}: ${(err as Error).message}`, {
-          cause: err,
-        });
-      }
-    };
     const headers: Record<string, string> = { accept: "application/json" };
-    if (o.tokenPath) headers.authorization = `Bearer ${read("token", o.tokenPath).toString("utf8").trim()}`;
+    if (o.tokenPath) {
+      headers.authorization = `Bearer ${readCredential("kubelet_token_path", o.tokenPath).toString("utf8").trim()}`;
+    }
     const options: RequestOptions = { method: "GET", headers, timeout: o.timeoutMs };
     if (this.url.protocol === "https:") {
       options.rejectUnauthorized = o.serverVerify !== false;
-      if (typeof o.serverVerify === "string") options.ca = read("CA bundle", o.serverVerify);
-      if (o.clientCertPath) options.cert = read("client certificate", o.clientCertPath);
-      if (o.clientKeyPath) options.key = read("client key", o.clientKeyPath);
+      if (typeof o.serverVerify === "string")
+        options.ca = readCredential("ssl.server_verify", o.serverVerify);
+      if (o.clientCertPath) options.cert = readCredential("ssl.client_cert_path", o.clientCertPath);
+      if (o.clientKeyPath) options.key = readCredential("ssl.client_key_path", o.clientKeyPath);
       if (o.serverName) options.servername = o.serverName;
       // The agent polls every few seconds; a fresh TLS session per poll is cheap and keeps
       // rotated client certificates effective at once.
@@ -136,6 +155,53 @@ export class KubeletPodSource implements PodSource {
       );
       req.end();
     });
+  }
+}
+
+/** CredentialField is the agent.yaml field a credential file comes from, for messages. */
+type CredentialField =
+  "kubelet_token_path" | "ssl.server_verify" | "ssl.client_cert_path" | "ssl.client_key_path";
+
+/** credentialProblem says what keeps a credential file from being used, or undefined when it can be. */
+function credentialProblem(file: string): string | undefined {
+  try {
+    if (!statSync(file).isFile()) return "not a regular file";
+    if (readFileSync(file).length === 0) return "the file is empty";
+    return undefined;
+  } catch (err) {
+    return fileErrorText(err);
+  }
+}
+
+/**
+ * readCredential reads a credential file for one request. A failure here (the file vanished
+ * after the start check, mid-rotation say) skips the iteration like any other listing failure.
+ */
+function readCredential(field: CredentialField, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new AgentError(
+      "pod-source",
+      `cannot read the kubelet credential ${field} ${JSON.stringify(file)}: ${fileErrorText(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+function fileErrorText(err: unknown): string {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case "ENOENT":
+      return "no such file";
+    case "EACCES":
+    case "EPERM":
+      return `permission denied (the agent runs as uid ${process.getuid?.() ?? "?"})`;
+    case "EISDIR":
+      return "not a regular file";
+    default:
+      return (err as Error).message;
   }
 }
 

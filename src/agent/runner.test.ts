@@ -3,14 +3,15 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
-import { silentLogger } from "../log.js";
+import { pino } from "pino";
+import { silentLogger, type Logger } from "../log.js";
 import { RuleAllocator } from "./allocator.js";
 import { AllocationApplier } from "./apply.js";
 import { CgroupReader, detectCgroupLayout } from "./cgroups.js";
 import { AgentError } from "./errors.js";
 import { TaskMetrics } from "./metrics.js";
 import type { PodSource } from "./podsource.js";
-import { AgentRunner } from "./runner.js";
+import { AgentRunner, REPEAT_LOG_EVERY, UNHEALTHY_AFTER } from "./runner.js";
 import { taskFromPod } from "./tasks.js";
 import { buildTree, fixtureValues, makePod, makeTempRoot, removeTree, uidFor } from "./testdata/fixtures.js";
 
@@ -19,12 +20,33 @@ class ListedPods implements PodSource {
   readonly name = "test";
   pods: V1Pod[] = [];
   fail = false;
+  /** error, when set, is thrown instead of the usual pod-source failure. */
+  error: Error | undefined;
   calls = 0;
   async listPods(): Promise<V1Pod[]> {
     this.calls++;
+    if (this.error) throw this.error;
     if (this.fail) throw new AgentError("pod-source", "kubelet unreachable");
     return this.pods;
   }
+}
+
+interface LogLine {
+  level: number;
+  msg: string;
+  err?: unknown;
+  times?: number;
+  failed?: number;
+}
+
+/** capturingLogger collects the log lines at info and above. */
+function capturingLogger(): { log: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const log: Logger = pino(
+    { level: "info" },
+    { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) },
+  );
+  return { log, lines };
 }
 
 function tree(pods: V1Pod[]): string {
@@ -127,4 +149,76 @@ test("Verifies that a failing pod source skips the iteration, keeps the loop goi
   } finally {
     removeTree(root);
   }
+});
+
+test("Verifies that a repeated failure is logged once without a stack, then with its count every REPEAT_LOG_EVERY", async (t) => {
+  const root = tree([]);
+  t.after(() => removeTree(root));
+  const source = new ListedPods();
+  source.error = new AgentError(
+    "config",
+    "cannot use the kubelet credentials: ssl.client_cert_path: no such file",
+  );
+  const { log, lines } = capturingLogger();
+  const runner = new AgentRunner({
+    source,
+    reader: new CgroupReader(detectCgroupLayout(root, "systemd")),
+    metrics: new TaskMetrics(),
+    namespaces: ["default"],
+    intervalMs: 1000,
+    log,
+  });
+  for (let i = 0; i < REPEAT_LOG_EVERY * 2 + 1; i++) await runner.runOnce();
+  assert.equal(lines.length, 3, JSON.stringify(lines));
+  assert.equal(lines[0]?.msg, "iteration failed");
+  assert.equal(lines[0]?.err, source.error.message, "the message, not a serialised error with its stack");
+  assert.deepEqual(
+    lines.slice(1).map((l) => [l.msg, l.times]),
+    [
+      ["iterations still failing with the same error", REPEAT_LOG_EVERY],
+      ["iterations still failing with the same error", REPEAT_LOG_EVERY * 2],
+    ],
+  );
+  // A different error is news; a bug (not an AgentError) keeps its stack.
+  source.error = new TypeError("x is undefined");
+  await runner.runOnce();
+  await runner.runOnce();
+  assert.equal(lines.length, 4);
+  assert.match(JSON.stringify(lines[3]?.err), /"stack":"TypeError: x is undefined/);
+  source.error = undefined;
+  await runner.runOnce();
+  assert.deepEqual([lines[4]?.msg, lines[4]?.failed], ["iterations work again", REPEAT_LOG_EVERY * 2 + 3]);
+});
+
+test("Verifies that health() turns unhealthy after UNHEALTHY_AFTER failed iterations in a row, with the last error", async (t) => {
+  const root = tree([]);
+  t.after(() => removeTree(root));
+  const source = new ListedPods();
+  const runner = new AgentRunner({
+    source,
+    reader: new CgroupReader(detectCgroupLayout(root, "systemd")),
+    metrics: new TaskMetrics(),
+    namespaces: ["default"],
+    intervalMs: 1000,
+    log: silentLogger,
+  });
+  assert.deepEqual(
+    runner.health(),
+    { healthy: true, failuresInARow: 0 },
+    "healthy before the first iteration",
+  );
+  source.fail = true;
+  for (let i = 1; i < UNHEALTHY_AFTER; i++) {
+    await runner.runOnce();
+    assert.equal(runner.health().healthy, true, `${i} failures are tolerated`);
+  }
+  await runner.runOnce();
+  assert.deepEqual(runner.health(), {
+    healthy: false,
+    failuresInARow: UNHEALTHY_AFTER,
+    lastError: "kubelet unreachable",
+  });
+  source.fail = false;
+  await runner.runOnce();
+  assert.deepEqual(runner.health(), { healthy: true, failuresInARow: 0 });
 });

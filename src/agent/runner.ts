@@ -9,8 +9,25 @@ import { taskFromPod, type Task } from "./tasks.js";
 /**
  * The agent's loop: every interval, list the node's pods, turn them into tasks, read their
  * cgroups, publish the metrics, and (when allocation is on) apply allocations. An iteration
- * that fails is logged and counted, and the loop goes on; only stop() ends it.
+ * that fails is counted and the loop goes on; only stop() ends it. A failure is logged when it
+ * first happens and then every REPEAT_LOG_EVERY repeats, not every interval, and health() turns
+ * unhealthy after UNHEALTHY_AFTER failed iterations in a row.
  */
+
+/** UNHEALTHY_AFTER failed iterations in a row make health() (and so /healthz) unhealthy. */
+export const UNHEALTHY_AFTER = 3;
+
+/** REPEAT_LOG_EVERY: an identical failure repeated this many times is logged again, with its count. */
+export const REPEAT_LOG_EVERY = 60;
+
+/** AgentHealth is the loop's state for /healthz. */
+export interface AgentHealth {
+  healthy: boolean;
+  /** failuresInARow counts the failed iterations since the last good one. */
+  failuresInARow: number;
+  /** lastError is the message of the last failure while failuresInARow > 0. */
+  lastError?: string;
+}
 
 /** AgentRunnerOptions wire the loop to its parts. */
 export interface AgentRunnerOptions {
@@ -44,8 +61,11 @@ export class AgentRunner {
   private stopped = true;
   /** warned holds task IDs whose spec problems were logged, so each is said once. */
   private readonly warned = new Set<string>();
-  /** sourceError is the pod source's last failure, so an outage is logged once, not every iteration. */
-  private sourceError: string | undefined;
+  /** lastFailure is the message of the last failed iteration; undefined after a good one. */
+  private lastFailure: string | undefined;
+  /** repeats counts the failures in a row with lastFailure's message, the first one included. */
+  private repeats = 0;
+  private failuresInARow = 0;
 
   constructor(options: AgentRunnerOptions) {
     this.options = options;
@@ -90,18 +110,13 @@ export class AgentRunner {
     try {
       await this.iterate(report);
       report.ok = true;
-      if (this.sourceError !== undefined) log.info("pods listed again");
-      this.sourceError = undefined;
+      if (this.failuresInARow > 0) log.info({ failed: this.failuresInARow }, "iterations work again");
+      this.failuresInARow = 0;
+      this.lastFailure = undefined;
+      this.repeats = 0;
     } catch (err) {
       report.error = err as Error;
-      if (err instanceof AgentError && err.reason === "pod-source") {
-        if (this.sourceError !== err.message)
-          log.warn({ err: err.message }, "cannot list pods; iterations skipped until it works");
-        else log.debug({ err: err.message }, "cannot list pods; iteration skipped");
-        this.sourceError = err.message;
-      } else {
-        log.error({ err }, "iteration failed");
-      }
+      this.recordFailure(report.error);
     }
     report.durationMs = performance.now() - started;
     metrics.recordIteration({
@@ -116,6 +131,40 @@ export class AgentRunner {
       "iteration done",
     );
     return report;
+  }
+
+  /** health says whether the last iterations worked; before the first one it is healthy. */
+  health(): AgentHealth {
+    const h: AgentHealth = {
+      healthy: this.failuresInARow < UNHEALTHY_AFTER,
+      failuresInARow: this.failuresInARow,
+    };
+    if (this.lastFailure !== undefined) h.lastError = this.lastFailure;
+    return h;
+  }
+
+  /**
+   * recordFailure logs a failure when it is new and then every REPEAT_LOG_EVERY repeats. An
+   * AgentError is a known condition with a message for the operator, so it is logged without
+   * its stack; anything else is a bug, logged with it.
+   */
+  private recordFailure(err: Error): void {
+    const { log } = this.options;
+    this.failuresInARow++;
+    if (err.message !== this.lastFailure) {
+      this.lastFailure = err.message;
+      this.repeats = 1;
+      if (!(err instanceof AgentError)) log.error({ err }, "iteration failed");
+      else if (err.reason === "pod-source")
+        log.warn({ err: err.message }, "cannot list pods; iterations skipped until it works");
+      else log.error({ reason: err.reason, err: err.message }, "iteration failed");
+      return;
+    }
+    this.repeats++;
+    const fields = { err: err.message, times: this.repeats };
+    if (this.repeats % REPEAT_LOG_EVERY === 0)
+      log.warn(fields, "iterations still failing with the same error");
+    else log.debug(fields, "iteration failed again with the same error");
   }
 
   private async iterate(report: IterationReport): Promise<void> {

@@ -8,6 +8,7 @@ import {
   NodeAgent,
   parseAgentConfig,
   parseListen,
+  UNHEALTHY_AFTER,
 } from "../agent/index.js";
 import { action, connect, type CommandContext } from "./common.js";
 
@@ -40,7 +41,9 @@ export function agentCommand(): Command {
     )
     .option(
       "--listen <host:port>",
-      'serve /metrics here; "" for no server (default: listen, 127.0.0.1:9477)',
+      "serve /metrics, /healthz (503 once " +
+        `${UNHEALTHY_AFTER} iterations in a row failed) and /livez here; "" for no server ` +
+        "(default: listen, 127.0.0.1:9477)",
       checkListen,
     )
     .addOption(

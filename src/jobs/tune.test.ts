@@ -110,7 +110,7 @@ test("Verifies that bad jobs tune configurations are reported with the file, fie
     { ...base, env: { cpu: { type: "enum", values: ["a"], default: "a" } } },
     /env\.cpu: is the name of a resource setting/,
   );
-  fails({ ...base, settings: {}, env: {} }, /settings: nothing to tune/);
+  fails({ ...base, settings: {}, env: {} }, /settings: nothing to tune.* \(got \{\}\)/);
   fails({ ...base, resources: "all" }, /resources: must be one of "both", "requests", "limits"/);
   fails({ ...base, namespace: "Batch" }, /namespace: must be a namespace name/);
   fails(

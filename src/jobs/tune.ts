@@ -208,6 +208,7 @@ const tuneConfigSchema = z
       ctx.addIssue({
         code: "custom",
         path: ["settings"],
+        input: config.settings,
         message: "nothing to tune: list settings.cpu, settings.mem or an env variable",
       });
     }
