@@ -9,6 +9,11 @@ import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import {
   ConfigMapSettings,
+  checkServingPair,
+  dnsLabelProblem,
+  ipAddressProblem,
+  webhookTimeoutProblem,
+  webhookUrlProblem,
   JobPodWatcher,
   JobsError,
   JobsWatch,
@@ -153,9 +158,24 @@ export function jobsCommand(): Command {
         "MutatingWebhookConfiguration's caBundle), tls.crt and tls.key (for the webhook's Secret), " +
         "and prints the CA base64-encoded, as caBundle takes it",
     )
-    .option("--service <name>", "the webhook's Service name", "kubewise-jobs-webhook")
-    .option("--namespace <name>", "the webhook's namespace", "kubewise-system")
-    .option("--ip <address>", "an IP address to add to the certificate (repeatable)", collect, [])
+    .option(
+      "--service <name>",
+      "the webhook's Service name",
+      checked(dnsLabelProblem, "--service"),
+      "kubewise-jobs-webhook",
+    )
+    .option(
+      "--namespace <name>",
+      "the webhook's namespace",
+      checked(dnsLabelProblem, "--namespace"),
+      "kubewise-system",
+    )
+    .option(
+      "--ip <address>",
+      "an IP address to add to the certificate (repeatable)",
+      (value: string, previous: string[]) => collect(checked(ipAddressProblem, "--ip")(value), previous),
+      [],
+    )
     .option("--days <n>", "validity in days", parseIntFlag("days", 1), 365)
     .requiredOption("--out-dir <dir>", "folder to write ca.crt, tls.crt and tls.key to")
     .action(action(runCert));
@@ -173,9 +193,20 @@ export function jobsCommand(): Command {
     .option(
       "--url <url>",
       "call the webhook at this https URL (e.g. https://127.0.0.1:8443/mutate) instead of a Service",
+      checked(webhookUrlProblem, "--url"),
     )
-    .option("--service <name>", "the webhook's Service", "kubewise-jobs-webhook")
-    .option("--service-namespace <name>", "the webhook Service's namespace", "kubewise-system")
+    .option(
+      "--service <name>",
+      "the webhook's Service",
+      checked(dnsLabelProblem, "--service"),
+      "kubewise-jobs-webhook",
+    )
+    .option(
+      "--service-namespace <name>",
+      "the webhook Service's namespace",
+      checked(dnsLabelProblem, "--service-namespace"),
+      "kubewise-system",
+    )
     .option("--name <name>", "the MutatingWebhookConfiguration's name", WEBHOOK_CONFIGURATION)
     .option(
       "--only-namespace <name>",
@@ -186,7 +217,7 @@ export function jobsCommand(): Command {
     .option(
       "--timeout <seconds>",
       "how long the API server waits for the webhook (1-30)",
-      parseIntFlag("timeout", 1),
+      (value: string) => Number(checked(webhookTimeoutProblem, "--timeout")(value)),
       5,
     )
     .action(action(runInstallWebhook));
@@ -412,17 +443,31 @@ async function runCert(ctx: CommandContext, flags: CertFlags): Promise<void> {
   process.stdout.write(`${Buffer.from(cert.caPem).toString("base64")}\n`);
 }
 
+// readCertificate reads the serving pair and checks it (checkServingPair), so that a wrong file
+// is named at start, and a half-written rotation is not taken up.
 function readCertificate(certFile: string, keyFile: string): { cert: string; key: string; stamp: string } {
+  let pair: { cert: string; key: string; stamp: string };
   try {
     const cert = readFileSync(certFile, "utf8");
     const key = readFileSync(keyFile, "utf8");
     const stamp = [certFile, keyFile].map((f) => `${statSync(f).mtimeMs}:${statSync(f).ino}`).join("|");
-    return { cert, key, stamp };
+    pair = { cert, key, stamp };
   } catch (err) {
     throw new JobsError("certificate", `cannot read the serving certificate: ${(err as Error).message}`, {
       cause: err,
     });
   }
+  checkServingPair(pair.cert, pair.key, { certFile, keyFile });
+  return pair;
+}
+
+// checked turns a "problem" function ("" when the value is fine) into a commander argument parser.
+function checked(problem: (flag: string, value: string) => string, flag: string): (value: string) => string {
+  return (value: string) => {
+    const found = problem(flag, value);
+    if (found !== "") throw new InvalidArgumentError(found);
+    return value;
+  };
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

@@ -6,7 +6,8 @@
  */
 // @peculiar/x509 uses tsyringe, which needs the Reflect metadata polyfill loaded first.
 import "reflect-metadata";
-import { webcrypto } from "node:crypto";
+import { X509Certificate, createPrivateKey, webcrypto, type KeyObject } from "node:crypto";
+import { isIP } from "node:net";
 import * as x509 from "@peculiar/x509";
 import { JobsError } from "./errors.js";
 
@@ -123,4 +124,74 @@ function serial(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   bytes[0] = (bytes[0] ?? 0) & 0x7f;
   return Buffer.from(bytes).toString("hex");
+}
+
+/** ServingPairFiles names where a serving certificate and its key were read from, for messages. */
+export interface ServingPairFiles {
+  certFile: string;
+  keyFile: string;
+  /** the flags that named the files. @default --cert-file, --key-file */
+  certFlag?: string;
+  keyFlag?: string;
+}
+
+/**
+ * checkServingPair makes sure certPem holds a PEM certificate and keyPem the PEM private key it
+ * was issued for, before TLS is set up with them: OpenSSL's own errors for a wrong file
+ * ("error:1E08010C:DECODER routines::unsupported") name neither the file nor what was expected.
+ * It throws a JobsError (`certificate`) naming the flag, the file and what it should hold.
+ */
+export function checkServingPair(certPem: string, keyPem: string, files: ServingPairFiles): void {
+  const certFlag = files.certFlag ?? "--cert-file";
+  const keyFlag = files.keyFlag ?? "--key-file";
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch (err) {
+    throw new JobsError(
+      "certificate",
+      `${certFlag} ${files.certFile} is not a PEM certificate: expected a "-----BEGIN CERTIFICATE-----" block ` +
+        "(tls.crt of `kubewise jobs cert`)",
+      { cause: err },
+    );
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (err) {
+    throw new JobsError(
+      "certificate",
+      `${keyFlag} ${files.keyFile} is not an unencrypted PEM private key: expected a "-----BEGIN PRIVATE KEY-----" ` +
+        "(or EC / RSA PRIVATE KEY) block (tls.key of `kubewise jobs cert`)",
+      { cause: err },
+    );
+  }
+  if (!cert.checkPrivateKey(key)) {
+    throw new JobsError(
+      "certificate",
+      `${keyFlag} ${files.keyFile} is not the private key of the certificate in ${certFlag} ${files.certFile}: ` +
+        "expected the key the certificate was issued for (tls.key and tls.crt of the same `kubewise jobs cert`)",
+    );
+  }
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * dnsLabelProblem says what is wrong with `value` as the name of a Service or namespace (an RFC
+ * 1123 DNS label, which the certificate's DNS names are built from), "" when nothing: it names
+ * the flag, the value and what is allowed.
+ */
+export function dnsLabelProblem(flag: string, value: string): string {
+  if (value.length <= 63 && DNS_LABEL.test(value)) return "";
+  return (
+    `${flag} ${JSON.stringify(value)} is not a valid name: expected a DNS label, lower-case letters, ` +
+    "digits and '-', starting and ending with a letter or digit, at most 63 characters"
+  );
+}
+
+/** ipAddressProblem says what is wrong with `value` as an IP address ("" when nothing). */
+export function ipAddressProblem(flag: string, value: string): string {
+  if (isIP(value) !== 0) return "";
+  return `${flag} ${JSON.stringify(value)} is not an IP address: expected IPv4 (e.g. 10.0.0.7) or IPv6 (e.g. ::1)`;
 }

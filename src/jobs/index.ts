@@ -136,10 +136,14 @@ export {
 } from "./mutation.js";
 export { WebhookServer, MAX_REVIEW_BYTES, type WebhookServerOptions } from "./webhook-server.js";
 export {
+  checkServingPair,
   createServingCertificate,
+  dnsLabelProblem,
+  ipAddressProblem,
   webhookDnsNames,
   type ServingCertificate,
   type ServingCertificateOptions,
+  type ServingPairFiles,
 } from "./cert.js";
 export {
   DEFAULT_START_TIMEOUT_MS,
@@ -157,9 +161,12 @@ export {
   SYSTEM_NAMESPACES,
   WEBHOOK_CONFIGURATION,
   WEBHOOK_NAME,
+  WEBHOOK_TIMEOUT_RANGE,
   registerWebhook,
   unregisterWebhook,
   webhookConfiguration,
+  webhookTimeoutProblem,
+  webhookUrlProblem,
   type WebhookEndpoint,
   type WebhookRegistration,
 } from "./install.js";

@@ -3,7 +3,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { JobsError } from "./errors.js";
-import { JOB_LABEL, SYSTEM_NAMESPACES, WEBHOOK_CONFIGURATION, webhookConfiguration } from "./install.js";
+import {
+  JOB_LABEL,
+  SYSTEM_NAMESPACES,
+  WEBHOOK_CONFIGURATION,
+  webhookConfiguration,
+  webhookTimeoutProblem,
+  webhookUrlProblem,
+} from "./install.js";
 
 const caPem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 
@@ -61,5 +68,28 @@ test("Verifies that a CA that is not a PEM certificate is refused before anythin
   assert.throws(
     () => webhookConfiguration({ endpoint: { url: "https://127.0.0.1/mutate" }, caPem: "LS0tLS1CRUdJTg==" }),
     (err: unknown) => err instanceof JobsError && err.reason === "certificate" && /PEM/.test(err.message),
+  );
+});
+
+test("Verifies that --timeout must be 1 to 30 seconds and --url an https URL, naming flag, value and what is allowed", () => {
+  for (const good of ["1", "5", "30"]) assert.equal(webhookTimeoutProblem("--timeout", good), "");
+  for (const bad of ["0", "31", "99", "-1", "2.5", "", " ", "five"]) {
+    assert.equal(
+      webhookTimeoutProblem("--timeout", bad),
+      `--timeout ${JSON.stringify(bad)} is out of range: expected a whole number of seconds from 1 to 30 (the API server's limit)`,
+    );
+  }
+  assert.equal(webhookUrlProblem("--url", "https://127.0.0.1:8443/mutate"), "");
+  assert.equal(
+    webhookUrlProblem("--url", "http://127.0.0.1:8443/mutate"),
+    '--url "http://127.0.0.1:8443/mutate" is not https: the API server calls webhooks over TLS only; expected an https URL, e.g. https://127.0.0.1:8443/mutate',
+  );
+  assert.match(
+    webhookUrlProblem("--url", "127.0.0.1:8443/mutate"),
+    /^--url "127\.0\.0\.1:8443\/mutate" is not /,
+  );
+  assert.equal(
+    webhookUrlProblem("--url", "not a url"),
+    '--url "not a url" is not a URL: expected an https URL, e.g. https://127.0.0.1:8443/mutate',
   );
 });

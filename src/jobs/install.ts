@@ -123,3 +123,35 @@ export async function unregisterWebhook(client: KubeClient, name = WEBHOOK_CONFI
     metadata: { name },
   });
 }
+
+/** WEBHOOK_TIMEOUT_RANGE is the API server's bound on timeoutSeconds, in seconds. */
+export const WEBHOOK_TIMEOUT_RANGE = { min: 1, max: 30 } as const;
+
+/**
+ * webhookTimeoutProblem says what is wrong with `value` as the webhook's timeoutSeconds ("" when
+ * nothing): a whole number of seconds within WEBHOOK_TIMEOUT_RANGE.
+ */
+export function webhookTimeoutProblem(flag: string, value: string): string {
+  const n = Number(value);
+  const { min, max } = WEBHOOK_TIMEOUT_RANGE;
+  if (value.trim() !== "" && Number.isInteger(n) && n >= min && n <= max) return "";
+  return `${flag} ${JSON.stringify(value)} is out of range: expected a whole number of seconds from ${min} to ${max} (the API server's limit)`;
+}
+
+/**
+ * webhookUrlProblem says what is wrong with `value` as the URL the API server calls the webhook
+ * at ("" when nothing): an absolute https URL, since the API server calls webhooks over TLS only.
+ */
+export function webhookUrlProblem(flag: string, value: string): string {
+  const expected = "expected an https URL, e.g. https://127.0.0.1:8443/mutate";
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `${flag} ${JSON.stringify(value)} is not a URL: ${expected}`;
+  }
+  if (url.protocol !== "https:") {
+    return `${flag} ${JSON.stringify(value)} is not https: the API server calls webhooks over TLS only; ${expected}`;
+  }
+  return "";
+}

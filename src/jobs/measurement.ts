@@ -24,13 +24,16 @@ export type JobOutcome = "ran" | "never-ran";
  * ever started) and `failed-while-running` (the pod failed after the container started, but no
  * finish was recorded: evicted, past its deadline or its node lost while it ran). "Started" is
  * any startedAt the container status shows: of its running or terminated state, or of its
- * lastState (an earlier attempt).
+ * lastState (an earlier attempt). `outcome-unknown` is a pod deleted while the watch was
+ * interrupted, whose last state seen had not finished: it may have finished meanwhile, or not,
+ * so it is reported as failed without claiming that the run failed.
  */
 export const NEVER_RAN_REASONS = [
   "deleted-before-run",
   "deleted-while-running",
   "failed-before-run",
   "failed-while-running",
+  "outcome-unknown",
 ] as const;
 /** NeverRanReason is one of NEVER_RAN_REASONS. */
 export type NeverRanReason = (typeof NEVER_RAN_REASONS)[number];
@@ -74,6 +77,11 @@ export interface JobRunOptions {
   containerIndex?: number;
   /** deleted is true when the pod is gone from the API (a watch DELETED event). */
   deleted?: boolean;
+  /**
+   * deletionInferred is true when the deletion was inferred from a relist, not seen: the pod is
+   * then its last state seen, and if that had not finished the outcome is unknown.
+   */
+  deletionInferred?: boolean;
 }
 
 /** isPodFinished is true for the phases after which a pod's containers never run again. */
@@ -89,7 +97,8 @@ export function isPodFinished(pod: V1Pod): boolean {
 export function describeJobRun(pod: V1Pod, options: JobRunOptions): JobRun {
   const { spec, status } = appContainer(pod, options.containerIndex ?? 0);
   const times = runTimes(status);
-  const ran = times.durationSeconds !== undefined;
+  const unknown = outcomeUnknown(pod, options);
+  const ran = !unknown && times.durationSeconds !== undefined;
   // Resources the container actually has (in-place resize reports them in status) win over the spec.
   const resources = status?.resources ?? spec?.resources;
   const terminated = status?.state?.terminated;
@@ -98,7 +107,7 @@ export function describeJobRun(pod: V1Pod, options: JobRunOptions): JobRun {
     appId: options.appId,
     container: spec?.name,
     outcome: ran ? "ran" : "never-ran",
-    neverRanReason: ran ? undefined : neverRanReason(everStarted(status), options.deleted === true),
+    neverRanReason: ran ? undefined : neverRanReason(status, options.deleted === true, unknown),
     detail: terminated?.reason ?? pod.status?.reason,
     ...times,
     exitCode: terminated?.exitCode,
@@ -106,6 +115,12 @@ export function describeJobRun(pod: V1Pod, options: JobRunOptions): JobRun {
     memGiB: quantity(resources, "memory", parseMemoryGiB),
     resources,
   };
+}
+
+// outcomeUnknown is true for a deletion inferred from a stale state that had not finished: that
+// state proves nothing about the run, not even a container finish it shows.
+function outcomeUnknown(pod: V1Pod, options: JobRunOptions): boolean {
+  return options.deletionInferred === true && !isPodFinished(pod);
 }
 
 function podIdentity(pod: V1Pod): Pick<JobRun, "uid" | "name" | "namespace" | "node" | "phase" | "settings"> {
@@ -166,7 +181,7 @@ export function measurementParam(run: JobRun): MeasurementPayload {
   const annotations = runAnnotations(run);
   if (run.outcome === "never-ran" || run.durationSeconds === undefined) {
     const reason = run.neverRanReason ?? "deleted-before-run";
-    const message = neverRanMessage(reason, run.detail);
+    const message = neverRanMessage(reason, run.detail, run.phase);
     return { status: "failed", reason, message, annotations, idempotency_key: run.uid };
   }
   const metrics: Record<string, ScalarMetric> = { duration: { value: run.durationSeconds, unit: "s" } };
@@ -201,7 +216,13 @@ function runAnnotations(run: JobRun): Record<string, string> {
   return annotations;
 }
 
-function neverRanReason(started: boolean, deleted: boolean): NeverRanReason {
+function neverRanReason(
+  status: V1ContainerStatus | undefined,
+  deleted: boolean,
+  unknown: boolean,
+): NeverRanReason {
+  if (unknown) return "outcome-unknown";
+  const started = everStarted(status);
   if (deleted) return started ? "deleted-while-running" : "deleted-before-run";
   return started ? "failed-while-running" : "failed-before-run";
 }
@@ -218,9 +239,15 @@ function everStarted(status: V1ContainerStatus | undefined): boolean {
   return starts.some((value) => toMs(value) !== undefined);
 }
 
-function neverRanMessage(reason: NeverRanReason, detail: string | undefined): string {
+function neverRanMessage(
+  reason: NeverRanReason,
+  detail: string | undefined,
+  phase: string | undefined,
+): string {
   const suffix = detail === undefined ? "" : ` (${detail})`;
   switch (reason) {
+    case "outcome-unknown":
+      return `job pod was deleted while the watch was interrupted; its outcome is unknown (last known phase ${phase ?? "unknown"})`;
     case "deleted-before-run":
       return `job deleted before it ran${suffix}`;
     case "deleted-while-running":

@@ -144,3 +144,48 @@ test("Verifies that the report finalizer is released only once the report is in 
   assert.equal(releasable(held(runningPod(), true), "skipped:not-finished"), false);
   assert.equal(releasable(finishedPod(), "enqueued"), false);
 });
+
+test("Verifies that a deletion inferred from a relist reports an unfinished pod's outcome as unknown, not as a failed run", () => {
+  const { reconciler, outbox } = setup();
+  try {
+    const running = runningPod();
+    assert.equal(reconciler.reconcile(running, true, true), "enqueued");
+    const param = outbox.get(running.metadata?.uid ?? "")?.param;
+    assert.equal(param?.status, "failed");
+    assert.equal(param?.reason, "outcome-unknown");
+    assert.equal(
+      param?.message,
+      "job pod was deleted while the watch was interrupted; its outcome is unknown (last known phase Running)",
+    );
+  } finally {
+    outbox.close();
+  }
+
+  // Even a container finish in the stale state proves nothing while the pod had not finished.
+  const stale = finishedPod();
+  stale.status = { ...stale.status, phase: "Running" };
+  const unknown = decideReport(stale, { path, deleted: true, inferred: true });
+  assert.ok(unknown.action === "report");
+  assert.equal(unknown.report.param.status, "failed");
+  assert.equal(unknown.report.param.reason, "outcome-unknown");
+  assert.equal(unknown.report.param.metrics, undefined);
+
+  const pending = runningPod();
+  pending.status = { phase: "Pending" };
+  const never = decideReport(pending, { path, deleted: true, inferred: true });
+  assert.ok(never.action === "report");
+  assert.match(String(never.report.param.message), /last known phase Pending\)$/);
+
+  // A pod whose cached state had finished is reported from that state.
+  const finished = decideReport(finishedPod(), { path, deleted: true, inferred: true });
+  assert.ok(finished.action === "report");
+  assert.equal(finished.report.param.status, "ok");
+  assert.equal(finished.report.param.metrics?.duration?.value, 160);
+
+  // A deletion the watch saw keeps its reasons.
+  const seen = decideReport(runningPod(), { path, deleted: true, inferred: false });
+  assert.ok(seen.action === "report");
+  assert.equal(seen.report.param.reason, "deleted-before-run");
+  const notDeleted = decideReport(runningPod(), { path, deleted: false, inferred: true });
+  assert.deepEqual(notDeleted, { action: "skip", reason: "not-finished" });
+});

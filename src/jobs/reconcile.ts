@@ -29,9 +29,15 @@ export type PodDecision =
 
 /**
  * decideReport decides whether a pod needs a report and builds it. `deleted` is true when the
- * pod is gone from the API (its last known state is passed).
+ * pod is gone from the API (its last known state is passed); `inferred` when that deletion was
+ * inferred from a relist rather than seen, so the state passed is the last one seen before the
+ * watch broke off. Such a pod that had not finished then may have finished since, or not: its
+ * report is a failure with reason `outcome-unknown`, never a claim that the run failed.
  */
-export function decideReport(pod: V1Pod, options: { path: AppIdPath; deleted: boolean }): PodDecision {
+export function decideReport(
+  pod: V1Pod,
+  options: { path: AppIdPath; deleted: boolean; inferred?: boolean },
+): PodDecision {
   const uid = pod.metadata?.uid;
   if (uid === undefined || uid === "") return { action: "skip", reason: "no-uid" };
   const appId = jobAppId(options.path, pod);
@@ -46,6 +52,7 @@ export function decideReport(pod: V1Pod, options: { path: AppIdPath; deleted: bo
     appId,
     containerIndex: appContainerIndex(options.path),
     deleted,
+    deletionInferred: options.deleted && options.inferred === true,
   });
   const report: NewReport = {
     uid,
@@ -123,14 +130,15 @@ export class JobPodReconciler {
     this.log = options.log ?? silentLogger;
   }
 
-  reconcile(pod: V1Pod, deleted = false): ReconcileResult {
-    const result = this.decide(pod, deleted);
+  /** reconcile looks at one pod; `deleted` and `inferred` are as in decideReport. */
+  reconcile(pod: V1Pod, deleted = false, inferred = false): ReconcileResult {
+    const result = this.decide(pod, deleted, inferred);
     if (this.options.release !== undefined && !deleted && releasable(pod, result)) this.options.release(pod);
     return result;
   }
 
-  private decide(pod: V1Pod, deleted: boolean): ReconcileResult {
-    const decision = decideReport(pod, { path: this.options.path, deleted });
+  private decide(pod: V1Pod, deleted: boolean, inferred: boolean): ReconcileResult {
+    const decision = decideReport(pod, { path: this.options.path, deleted, inferred });
     if (decision.action === "skip") return `skipped:${decision.reason}`;
     const { report, run } = decision;
     const result = this.options.outbox.enqueue(report);

@@ -26,11 +26,11 @@ class FakeCluster implements JobPodSource {
   private listener: PodListener | undefined;
   marked: string[] = [];
 
-  put(p: V1Pod, deleted = false): void {
+  put(p: V1Pod, deleted = false, inferred = false): void {
     const uid = p.metadata?.uid ?? "";
     if (deleted) this.pods.delete(uid);
     else this.pods.set(uid, p);
-    this.listener?.(p, deleted);
+    this.listener?.(p, deleted, inferred);
   }
 
   async start(listener: PodListener): Promise<void> {
@@ -117,4 +117,44 @@ test("Verifies that killing the watcher during an outage loses nothing and repor
   }
   assert.deepEqual([...accepted].sort(), ["done-before-start", "finished-while-down", "running"]);
   assert.deepEqual([...cluster.marked].sort(), ["done-before-start", "finished-while-down"]);
+});
+
+test("Verifies that a deletion the source inferred from a relist reaches the report as an unknown outcome", async () => {
+  const reasons = new Map<string, string>();
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+        param: { idempotency_key: string; reason: string };
+      };
+      reasons.set(body.param.idempotency_key, body.param.reason);
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  const outbox = join(mkdtempSync(join(tmpdir(), "kubewise-jobs-watch-")), "outbox.sqlite");
+  const config = resolveWatchConfig(
+    { url: `http://127.0.0.1:${port}/{acct}/{app_id}`, account: "acme", outbox },
+    {},
+  );
+  const cluster = new FakeCluster();
+  cluster.put(pod("missed", "Running"));
+  cluster.put(pod("seen", "Running"));
+  const watch = new JobsWatch({
+    config,
+    source: cluster,
+    reporter: { backoff: { initialMs: 2, maxMs: 10 } },
+  });
+  try {
+    await watch.start();
+    cluster.put(pod("missed", "Running"), true, true);
+    cluster.put(pod("seen", "Running"), true, false);
+    await until(() => reasons.size === 2, "both reports");
+  } finally {
+    await watch.stop();
+    server.close();
+  }
+  assert.deepEqual(Object.fromEntries(reasons), { missed: "outcome-unknown", seen: "deleted-before-run" });
 });

@@ -12,8 +12,12 @@ import { Outbox } from "./outbox.js";
 import { JobPodReconciler } from "./reconcile.js";
 import { Reporter, type MarkReported, type ReporterOptions } from "./reporter.js";
 
-/** PodListener receives every pod a source sees; `deleted` is true for a pod gone from the API. */
-export type PodListener = (pod: V1Pod, deleted: boolean) => void;
+/**
+ * PodListener receives every pod a source sees; `deleted` is true for a pod gone from the API.
+ * `inferred` is true when that deletion was not seen but inferred from a relist (the pod is
+ * missing from it): `pod` is then the last state seen before the watch broke off, maybe stale.
+ */
+export type PodListener = (pod: V1Pod, deleted: boolean, inferred?: boolean) => void;
 
 /** JobPodSource is what the pod watcher provides to the service. */
 export interface JobPodSource {
@@ -88,9 +92,9 @@ export class JobsWatch {
       "watching job pods",
     );
     try {
-      await source.start((pod, deleted) => {
+      await source.start((pod, deleted, inferred) => {
         try {
-          reconciler.reconcile(pod, deleted);
+          reconciler.reconcile(pod, deleted, inferred === true);
         } catch (err) {
           // An outbox write failed: the pod is looked at again on the next event or relist.
           this.log.error(

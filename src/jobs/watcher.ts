@@ -182,7 +182,10 @@ export class JobPodWatcher implements JobPodSource {
     namespace: string,
     listener: PodListener,
   ): Promise<void> {
-    watcher.on((event) => listener(event.object, event.type === "deleted"));
+    watcher.on((event) => {
+      const deleted = event.type === "deleted";
+      listener(event.object, deleted, deleted && event.inferred === true);
+    });
     await startWatch(watcher, `pods in namespace "${namespace}"`, {
       timeoutMs: this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
       signal: this.starting.signal,

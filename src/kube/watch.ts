@@ -22,6 +22,13 @@ export type WatchEventType = "added" | "updated" | "deleted";
 export interface WatchEvent<T> {
   type: WatchEventType;
   object: T;
+  /**
+   * inferred is true on a "deleted" event the watcher did not see but inferred from a relist (the
+   * object was cached and is missing from the new list, after a 410 or an outage). Its object is
+   * the last cached state, which may be stale: the object may have changed before it was deleted.
+   * Unset on every event the API server sent.
+   */
+  inferred?: boolean;
 }
 
 export interface WatcherOptions {
@@ -140,10 +147,11 @@ export class ResourceWatcher<T extends KubernetesObject> {
     return this.cache.get(`${namespace ?? this.target.namespace ?? ""}/${name}`);
   }
 
-  private emit(type: WatchEventType, object: T): void {
+  private emit(type: WatchEventType, object: T, inferred = false): void {
+    const event: WatchEvent<T> = inferred ? { type, object, inferred } : { type, object };
     for (const listener of this.listeners) {
       try {
-        listener({ type, object });
+        listener(event);
       } catch (err) {
         this.log.error({ err }, "watch listener failed");
       }
@@ -206,7 +214,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
     for (const [key, obj] of this.cache) {
       if (!seen.has(key)) {
         this.cache.delete(key);
-        this.emit("deleted", obj);
+        this.emit("deleted", obj, true);
       }
     }
     this.resourceVersion = list.metadata?.resourceVersion ?? "";

@@ -274,6 +274,18 @@ test("Verifies that a restarted watcher resumes from its resource version, and r
   );
   assert.deepEqual(watcher.stats(), { relists: 2, gone: 1 });
   assert.deepEqual(new Set(names(watcher.list())), new Set(["second", "third"]));
+  // The deletion it never saw is marked inferred (its object is the last cached state); one the
+  // API server sends is not.
+  const missed = events.find((e) => e.type === "deleted" && e.object.metadata?.name === "first");
+  assert.equal(missed?.inferred, true);
+  await client.core.deleteNamespacedConfigMap({ namespace: ns, name: "second" });
+  await waitUntil(
+    () => events.some((e) => e.type === "deleted" && e.object.metadata?.name === "second"),
+    30_000,
+    "the deletion sent by the API server",
+  );
+  const sent = events.find((e) => e.type === "deleted" && e.object.metadata?.name === "second");
+  assert.equal(sent?.inferred, undefined);
 });
 
 // compactEtcd compacts the test cluster's etcd up to `revision`, over etcd's HTTP gateway.

@@ -565,7 +565,7 @@ test("Verifies that with the webhook's report finalizer, job pods deleted while 
   assert.deepEqual(await releaseAllReportFinalizers(client(), [ns]), [], "nothing left to release");
 });
 
-test("Verifies that a watcher killed with SIGKILL during an endpoint outage, restarted with the endpoint, loses and doubles nothing", async (t) => {
+test("Verifies that a watcher killed with SIGKILL during an endpoint outage, restarted with the endpoint and killed again after its first 2xx, then restarted, loses and doubles nothing", async (t) => {
   const ns = await testNamespace(t, "jobs");
   const received: Received[] = [];
   let receiver = await Receiver.start({ received, answer: outage });
@@ -609,18 +609,53 @@ test("Verifies that a watcher killed with SIGKILL during an endpoint outage, res
   pods.push(await createPod(ns, "while-down", { appId: "etl" }));
   await finishPod(ns, "while-down", { seconds: 2 });
   await receiver.close();
-  receiver = await Receiver.start({ port, received, answer: ok });
 
+  // The second run is killed as soon as its first report is accepted: the reporter sends one at
+  // a time, so its next request proves the first 2xx was taken in; the kill comes before that
+  // request is answered, so nothing else of this run is accepted.
+  const running: { second?: CliRun } = {};
+  let acceptedBySecond: string | undefined;
+  const killAfterFirst: Answer = (request) => {
+    if (acceptedBySecond === undefined) {
+      acceptedBySecond = request.idempotencyKey ?? request.body.param.idempotency_key;
+      return 200;
+    }
+    running.second?.child.kill("SIGKILL");
+    return 503;
+  };
+  const beforeSecond = received.length;
+  receiver = await Receiver.start({ port, received, answer: killAfterFirst });
   const second = runCli(args, env);
+  running.second = second;
   t.after(() => second.child.kill("SIGKILL"));
+  assert.equal(await second.exited, null, `killed after its first 2xx, not exited:\n${second.output()}`);
+  const secondRun = received.slice(beforeSecond);
+  assert.equal(secondRun.filter((r) => r.status < 300).length, 1, "the second run had one report accepted");
+  assert.ok(acceptedBySecond !== undefined && pods.some((p) => uidOf(p) === acceptedBySecond));
+  receiver.answer = ok;
+
+  const beforeThird = received.length;
+  const third = runCli(args, env);
+  t.after(() => third.child.kill("SIGKILL"));
   await waitReported(
     ns,
     pods.map((p) => p.metadata?.name ?? ""),
   ).catch((err: Error) => {
-    throw new Error(`${err.message}\n${second.output()}`);
+    throw new Error(`${err.message}\n${third.output()}`);
   });
-  second.child.kill("SIGTERM");
-  assert.equal(await second.exited, 0, `a clean stop on SIGTERM:\n${second.output()}`);
+  // Give a resend, were there one, the time to arrive before the stop.
+  await new Promise((resolve) => setTimeout(resolve, 2 * SECOND));
+  third.child.kill("SIGTERM");
+  assert.equal(await third.exited, 0, `a clean stop on SIGTERM:\n${third.output()}`);
+  const thirdRun = received.slice(beforeThird);
+  assert.deepEqual(
+    thirdRun.map((r) => r.body.param.idempotency_key).sort(),
+    pods
+      .map(uidOf)
+      .filter((uid) => uid !== acceptedBySecond)
+      .sort(),
+    "the third run sent each report not yet accepted, once, and not the one accepted before the kill",
+  );
 
   for (const pod of pods) {
     const got = receiver.accepted(uidOf(pod));

@@ -99,7 +99,7 @@ async function ensureCrd(t: TestContext, crd: V1CustomResourceDefinition): Promi
 }
 
 test("Verifies that manifests/ holds kustomize bases to check", () => {
-  assert.ok(bases.includes("agent"), `bases found: ${bases.join(", ")}`);
+  assert.deepEqual(bases, ["agent", "jobs", "swarm"], `bases found: ${bases.join(", ")}`);
 });
 
 for (const base of bases) {
