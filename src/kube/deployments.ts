@@ -109,7 +109,11 @@ export async function waitForRolloutHealthy(
     pods.start();
     await pods.synced();
     const podWatcher = pods;
-    const restartsBefore = restartCounts(podWatcher.list());
+    // Only when there is nothing to roll out (re-applying an unchanged spec) are the pods' earlier
+    // restarts set aside; during a rollout every restart of the new revision's pods counts.
+    const restartsBefore = rolloutState(initial).done
+      ? restartCounts(podWatcher.list())
+      : new Map<string, number>();
     return await new Promise<V1Deployment>((resolve, reject) => {
       let last = "";
       let newestHash: string | undefined;
@@ -184,12 +188,12 @@ export async function waitForPodsStable(
   let cleanup = (): void => {};
   try {
     await pods.synced();
-    const restartsBefore = restartCounts(pods.list());
     await new Promise<void>((resolve, reject) => {
       const check = (): void => {
         for (const pod of pods.list()) {
           if (pod.metadata?.deletionTimestamp || options.ignore?.(pod)) continue;
-          const problem = newProblem(pod, restartsBefore);
+          // Any restart counts here, as in servo-k8s's settlement (ready with a restart count of 0).
+          const problem = podProblem(pod);
           if (problem)
             return reject(new KubeError("Invalid", problem.message, { podProblem: problem.reason }));
           if (!isPodReady(pod)) {
@@ -231,9 +235,9 @@ function totalRestarts(pod: V1Pod): number {
 }
 
 /**
- * newProblem is podProblem, except that restarts a pod already had when the wait began are not
- * this rollout's or settlement's doing: re-applying an unchanged Deployment must not fail on a
- * restart from last week. A pod still crash-looping, or restarting again, does count.
+ * newProblem is podProblem, except that restarts counted in `restartsBefore` (a pod's restarts
+ * when the wait began) are not this rollout's doing: re-applying an unchanged Deployment must not
+ * fail on a restart from last week. A pod still crash-looping, or restarting again, does count.
  */
 function newProblem(pod: V1Pod, restartsBefore: Map<string, number>): ReturnType<typeof podProblem> {
   const problem = podProblem(pod);
