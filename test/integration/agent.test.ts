@@ -26,7 +26,6 @@ import {
   removeTree,
 } from "../../src/agent/testdata/fixtures.js";
 import {
-  KubeClient,
   waitForObject,
   waitForPodReady,
   type V1Job,
@@ -34,7 +33,7 @@ import {
   type V1PolicyRule,
 } from "../../src/kube/index.js";
 import { silentLogger } from "../../src/log.js";
-import { testCluster, testNamespace } from "./support/cluster.js";
+import { serviceAccountClient, testCluster, testNamespace } from "./support/cluster.js";
 
 // The node agent against the embedded cluster: pods are real API objects that KWOK runs on
 // fake nodes kwok-node-0..2; only the cgroup trees are fixtures, since no container runs.
@@ -191,40 +190,11 @@ test("Verifies that the apiserver source lists exactly this node's pods in the m
   assert.deepEqual(final, [`${ns1}/f`, `${ns2}/c`].sort());
 });
 
-/** clientAs writes a kubeconfig for the cluster with a service account's token and connects with it. */
-async function clientAs(t: TestContext, namespace: string, account: string): Promise<KubeClient> {
-  const { client } = testCluster();
-  await client.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: account } } });
-  const request = await client.core.createNamespacedServiceAccountToken({
-    namespace,
-    name: account,
-    body: { spec: { audiences: [], expirationSeconds: 600 } },
-  });
-  const cluster = client.config.getCurrentCluster();
-  assert.ok(cluster && request.status?.token);
-  const dir = makeTempRoot("kubewise-kubeconfig-");
-  t.after(() => removeTree(dir));
-  const file = join(dir, "kubeconfig");
-  const ca = cluster.caData ?? readFileSync(cluster.caFile ?? "").toString("base64");
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "test", cluster: { server: cluster.server, "certificate-authority-data": ca } }],
-      users: [{ name: account, user: { token: request.status.token } }],
-      contexts: [{ name: "test", context: { cluster: "test", user: account } }],
-      "current-context": "test",
-    }),
-  );
-  return KubeClient.connect({ kubeconfig: file });
-}
-
 test("Verifies that without RBAC the apiserver source says which permission is missing, and works once manifests/agent's rules are granted", async (t) => {
   const { client } = testCluster();
   const ns = await testNamespace(t, "agent");
   await createPods([pod(ns, "a", "kwok-node-0")]);
-  const agentClient = await clientAs(t, ns, "agent");
+  const agentClient = await serviceAccountClient(t, ns, "agent");
   const source = new ApiServerPodSource({
     client: agentClient,
     nodeName: "kwok-node-0",

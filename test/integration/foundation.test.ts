@@ -14,7 +14,7 @@ import {
   type WatchEvent,
 } from "../../src/kube/index.js";
 import { startComponent, stopComponent } from "../../src/cluster/index.js";
-import { testCluster, testNamespace } from "./support/cluster.js";
+import { eventually, testCluster, testNamespace } from "./support/cluster.js";
 
 const labels = { app: "web" };
 
@@ -191,7 +191,7 @@ test("Verifies that the watcher survives the API server stopping and delivers th
 
   await stopComponent(dir, "kube-apiserver");
   try {
-    await waitUntil(() => errors.length > 0, 30_000, "the watcher to notice the API server is gone");
+    await eventually(() => errors.length > 0, "the watcher to notice the API server is gone", 30_000);
   } finally {
     await startComponent(dir, "kube-apiserver");
   }
@@ -199,15 +199,15 @@ test("Verifies that the watcher survives the API server stopping and delivers th
   await applyObject(client, cm("born", "1"));
   await client.core.deleteNamespacedConfigMap({ namespace: ns, name: "doomed" });
 
-  await waitUntil(
+  await eventually(
     () =>
       events.some(
         (e) => e.type === "updated" && e.object.metadata?.name === "keep" && e.object.data?.value === "2",
       ) &&
       events.some((e) => e.type === "added" && e.object.metadata?.name === "born") &&
       events.some((e) => e.type === "deleted" && e.object.metadata?.name === "doomed"),
-    60_000,
     "the update, the addition and the deletion to be delivered",
+    60_000,
   );
   assert.equal(watcher.get("keep")?.data?.value, "2");
   assert.equal(watcher.get("doomed"), undefined);
@@ -243,10 +243,10 @@ test("Verifies that a restarted watcher resumes from its resource version, and r
   await watcher.stop();
   await applyObject(client, cm("second"));
   watcher.start();
-  await waitUntil(
+  await eventually(
     () => events.some((e) => e.type === "added" && e.object.metadata?.name === "second"),
-    30_000,
     "the change made while stopped",
+    30_000,
   );
   assert.deepEqual(watcher.stats(), { relists: 1, gone: 0 });
 
@@ -259,12 +259,12 @@ test("Verifies that a restarted watcher resumes from its resource version, and r
   await client.core.deleteNamespacedConfigMap({ namespace: ns, name: "first" });
   await compactEtcd(Number(third.object.metadata?.resourceVersion));
   watcher.start();
-  await waitUntil(
+  await eventually(
     () =>
       events.some((e) => e.type === "added" && e.object.metadata?.name === "third") &&
       events.some((e) => e.type === "deleted" && e.object.metadata?.name === "first"),
-    30_000,
     "the addition and the deletion, through the relist",
+    30_000,
   );
   assert.deepEqual(watcher.stats(), { relists: 2, gone: 1 });
   assert.deepEqual(new Set(names(watcher.list())), new Set(["second", "third"]));
@@ -273,10 +273,10 @@ test("Verifies that a restarted watcher resumes from its resource version, and r
   const missed = events.find((e) => e.type === "deleted" && e.object.metadata?.name === "first");
   assert.equal(missed?.inferred, true);
   await client.core.deleteNamespacedConfigMap({ namespace: ns, name: "second" });
-  await waitUntil(
+  await eventually(
     () => events.some((e) => e.type === "deleted" && e.object.metadata?.name === "second"),
-    30_000,
     "the deletion sent by the API server",
+    30_000,
   );
   const sent = events.find((e) => e.type === "deleted" && e.object.metadata?.name === "second");
   assert.equal(sent?.inferred, undefined);
@@ -296,12 +296,4 @@ async function compactEtcd(revision: number): Promise<void> {
 // names lists the ConfigMaps' names, without the one a controller adds to every namespace.
 function names(items: V1ConfigMap[]): (string | undefined)[] {
   return items.map((c) => c.metadata?.name).filter((n) => n !== "kube-root-ca.crt");
-}
-
-async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

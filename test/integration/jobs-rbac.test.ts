@@ -10,7 +10,7 @@
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -38,7 +38,7 @@ import {
   waitForPodReady,
   type V1Pod,
 } from "../../src/kube/index.js";
-import { testCluster, testNamespace } from "./support/cluster.js";
+import { eventually, serviceAccountClient, testCluster, testNamespace } from "./support/cluster.js";
 
 const admin = (): KubeClient => testCluster().client;
 
@@ -88,45 +88,11 @@ async function grantShipped(t: TestContext, ns: string, account: string): Promis
   }
 }
 
-/** clientAs creates the service account, grants it rbac.yaml's rules and connects with its token. */
+/** clientAs connects as a new service account granted exactly rbac.yaml's rules. */
 async function clientAs(t: TestContext, ns: string, account: string): Promise<KubeClient> {
-  await admin().core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: account } } });
+  const client = await serviceAccountClient(t, ns, account);
   await grantShipped(t, ns, account);
-  const request = await admin().core.createNamespacedServiceAccountToken({
-    namespace: ns,
-    name: account,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  const cluster = admin().config.getCurrentCluster();
-  assert.ok(cluster && request.status?.token);
-  const ca = cluster.caData ?? readFileSync(cluster.caFile ?? "").toString("base64");
-  const dir = mkdtempSync(join(tmpdir(), "kubewise-jobs-rbac-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, "kubeconfig");
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "test", cluster: { server: cluster.server, "certificate-authority-data": ca } }],
-      users: [{ name: account, user: { token: request.status.token } }],
-      contexts: [{ name: "test", context: { cluster: "test", user: account } }],
-      "current-context": "test",
-    }),
-  );
-  return KubeClient.connect({ kubeconfig: file });
-}
-
-async function eventually(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  return client;
 }
 
 /** refusal is the reason the API gave for `call` ("Forbidden" expected), or "allowed". */

@@ -21,7 +21,7 @@ import {
   parseServoConfig,
 } from "../../src/servo/index.js";
 import { startOptimizerServer } from "../../src/servo/optimizer/index.js";
-import { testCluster, testNamespace } from "./support/cluster.js";
+import { eventually, testCluster, testNamespace } from "./support/cluster.js";
 
 async function demoApp(namespace: string): Promise<void> {
   const labels = { app: "web-main" };
@@ -217,14 +217,6 @@ function started(
   });
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 test("Verifies the CLI end to end: optimizer serve with a token, servo run against it until SIGTERM (GOODBYE, exit 0), then optimizer report", async (t) => {
   const ns = await testNamespace(t, "servo-run-cli");
   await demoApp(ns);
@@ -285,11 +277,19 @@ test("Verifies the CLI end to end: optimizer serve with a token, servo run again
   );
   t.after(() => servo.child.kill("SIGKILL"));
   // Two trials, then the best is applied and the optimizer answers SLEEP: the servo sleeps.
-  await until("the study to end and the servo to sleep", () => /"sleeping"/.test(servo.output()));
+  await eventually(
+    () => /"sleeping"/.test(servo.output()),
+    "the study to end and the servo to sleep",
+    120_000,
+  );
   servo.child.kill("SIGTERM");
   assert.equal(await servo.exited, 0, servo.output());
   assert.match(servo.output(), /servo stopped/);
-  await until("the optimizer to log GOODBYE", () => /servo said goodbye/.test(optimizer.output()), 10_000);
+  await eventually(
+    () => /servo said goodbye/.test(optimizer.output()),
+    "the optimizer to log GOODBYE",
+    10_000,
+  );
   assert.match(
     optimizer.output(),
     /servo said goodbye[^\n]*interrupted by SIGTERM|interrupted by SIGTERM[^\n]*servo said goodbye/,

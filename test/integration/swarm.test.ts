@@ -23,7 +23,7 @@ import {
   type SwarmPoolObject,
   type WorkerConfig,
 } from "../../src/swarm/index.js";
-import { testCluster, testNamespace } from "./support/cluster.js";
+import { eventually, testCluster, testNamespace } from "./support/cluster.js";
 
 const manifests = new URL("../../manifests/swarm/", import.meta.url);
 const POOL = { apiVersion: "swarm.kubewise.dev/v1alpha1", kind: "SwarmPool", plural: "swarmpools" };
@@ -140,18 +140,6 @@ function startController(t: TestContext, ns: string, options: ControllerOptions 
   controller.start();
   t.after(() => controller.stop());
   return controller;
-}
-
-async function eventually(
-  cond: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /**
