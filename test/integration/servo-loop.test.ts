@@ -108,16 +108,18 @@ test("Verifies the servo loop over HTTP against the optimizer server: trials on 
   assert.equal(main.metadata?.generation, 1, "the main deployment was never adjusted");
 });
 
+/** cliArgs runs the kubewise CLI from source against the test cluster. */
+function cliArgs(args: string[]): string[] {
+  return ["--import", "tsx", "src/cli/main.ts", "--kubeconfig", testCluster().kubeconfig, ...args];
+}
+
 function cli(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
-  const res = spawnSync(
-    process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", "--kubeconfig", testCluster().kubeconfig, ...args],
-    {
-      encoding: "utf8",
-      input,
-      env: { ...process.env, KUBEWISE_LOG_LEVEL: "warn" },
-    },
-  );
+  const res = spawnSync(process.execPath, cliArgs(args), {
+    timeout: 300_000,
+    encoding: "utf8",
+    input,
+    env: { ...process.env, KUBEWISE_LOG_LEVEL: "warn" },
+  });
   return { status: res.status, stdout: res.stdout, stderr: res.stderr };
 }
 
@@ -192,11 +194,10 @@ function started(
   args: string[],
   ready: RegExp,
 ): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", "--kubeconfig", testCluster().kubeconfig, ...args],
-    { env: { ...process.env, KUBEWISE_LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = spawn(process.execPath, cliArgs(args), {
+    env: { ...process.env, KUBEWISE_LOG_LEVEL: "info" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {
@@ -239,25 +240,16 @@ test("Verifies the CLI end to end: optimizer serve with a token, servo run again
 
   const wrong = join(dir, "wrong-token");
   writeFileSync(wrong, "nope\n");
-  const refused = spawnSync(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "src/cli/main.ts",
-      "--kubeconfig",
-      testCluster().kubeconfig,
-      "servo",
-      "run",
-      "-c",
-      file,
-      "--optimizer",
-      `${base}/accounts/acme/applications/web/servo`,
-      "--token-file",
-      wrong,
-    ],
-    { encoding: "utf8", timeout: 60_000 },
-  );
+  const refused = cli([
+    "servo",
+    "run",
+    "-c",
+    file,
+    "--optimizer",
+    `${base}/accounts/acme/applications/web/servo`,
+    "--token-file",
+    wrong,
+  ]);
   assert.equal(refused.status, 1, refused.stderr);
   assert.match(refused.stderr, /HTTP 401/);
   assert.doesNotMatch(refused.stderr + refused.stdout, /cli-s3cret|nope/, "tokens are never printed");
